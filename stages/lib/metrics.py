@@ -1,0 +1,52 @@
+"""Numbers that turn the study's judgements by eye into tracked metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from kneed import KneeLocator
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+
+KNN_K = 5
+
+
+def separation(
+    train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray, test_labels: np.ndarray
+) -> dict[str, float | list[float]]:
+    """How well a latent space separates digits, on the test set.
+
+    ``silhouette``: mean silhouette of test codes grouped by digit (-1..1, higher is better).
+    ``knn_accuracy``: accuracy of a 5-nearest-neighbour classifier fit on training codes.
+    ``code_std``: per-axis standard deviation of the test codes (how compact the space is).
+    """
+    knn = KNeighborsClassifier(n_neighbors=min(KNN_K, len(train_codes))).fit(train_codes, train_labels)
+    return {
+        "silhouette": float(silhouette_score(test_codes, test_labels)),
+        "knn_accuracy": float(knn.score(test_codes, test_labels)),
+        "code_std": [float(s) for s in test_codes.std(axis=0)],
+    }
+
+
+def elbow(sizes: Sequence[int], errors: Sequence[float]) -> int | None:
+    """The elbow of a decreasing, convex error curve by Kneedle (Satopaa et al., 2011).
+
+    ``None`` when the curve has fewer than three points or no knee.
+    """
+    if len(sizes) < 3:
+        return None
+    knee = KneeLocator(list(sizes), list(errors), curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def components_for_variance(explained_ratio: Sequence[float], target: float) -> int | None:
+    """Smallest number of principal components whose explained variance reaches ``target``."""
+    cumulative = np.cumsum(explained_ratio)
+    hits = np.flatnonzero(cumulative >= target - 1e-12)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}

@@ -1,0 +1,199 @@
+"""Load ``params.yaml`` into frozen dataclasses, failing before any work on a bad value.
+
+Every error names the key (``ae.epochs``), what was expected and what was found, so a
+typo in ``dvc exp run -S`` is caught by the first stage that starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """A value in params.yaml is missing, unknown, of the wrong type or out of range."""
+
+
+def _positive() -> Any:
+    return field(metadata={"min": 1})
+
+
+def _gt0() -> Any:
+    return field(metadata={"gt": 0.0})
+
+
+@dataclass(frozen=True)
+class AEParams:
+    hidden: int = _positive()
+    latent: int = _positive()
+    epochs: int = _positive()
+    batch_size: int = _positive()
+    lr: float = _gt0()
+    seeds: tuple[int, ...] = field(metadata={"nonempty": True, "unique": True})
+
+
+@dataclass(frozen=True)
+class GridParams:
+    range: float = _gt0()
+    size: int = _positive()
+
+
+@dataclass(frozen=True)
+class PCAParams:
+    components: int = field(metadata={"min": 1, "max": 784})
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    sizes: tuple[int, ...] = field(
+        metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": 784}
+    )
+    seed: int = field()
+
+
+@dataclass(frozen=True)
+class VAEParams:
+    hidden: int = _positive()
+    latent: int = _positive()
+    epochs: int = _positive()
+    batch_size: int = _positive()
+    lr: float = _gt0()
+    seed: int = field()
+    grid_range: float = _gt0()
+    grid_size: int = _positive()
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    count: int = _positive()
+    seeds: tuple[int, ...] = field(metadata={"nonempty": True, "unique": True})
+
+
+@dataclass(frozen=True)
+class Params:
+    device: str = field(metadata={"check": "device"})
+    precision: str = field(metadata={"choices": ("fp32", "bf16")})
+    ae: AEParams
+    grid: GridParams
+    pca: PCAParams
+    sweep: SweepParams
+    vae: VAEParams
+    sample: SampleParams
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0]).split()[-1]}s"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string"}[tp]
+
+
+def _check_scalar(value: Any, tp: type, key: str) -> Any:
+    # bool is an int subclass in Python; `epochs: true` is a typo, not 1.
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ParamsError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    if tp is float and isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, tp):
+        raise ParamsError(f"{key} must be {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
+    if "min" in meta and value < meta["min"]:
+        raise ParamsError(f"{key} must be >= {meta['min']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ParamsError(f"{key} must be <= {meta['max']}, got {value!r}")
+    if "gt" in meta and not value > meta["gt"]:
+        raise ParamsError(f"{key} must be > {meta['gt']:g}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        allowed = " | ".join(meta["choices"])
+        raise ParamsError(f"{key} must be one of {allowed}, got {value!r}")
+    if meta.get("check") == "device":
+        _check_device(value, key)
+
+
+def _check_device(value: str, key: str) -> None:
+    import torch  # deferred: params are checked before torch is needed elsewhere
+
+    if value in ("auto", "cpu"):
+        return
+    if value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        index = int(value[5:]) if ":" in value else 0
+        if not torch.cuda.is_available():
+            raise ParamsError(f"{key} is {value!r} but CUDA is not available here; use auto or cpu")
+        if index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise ParamsError(f"{key} is {value!r} but this machine has {count} CUDA device(s)")
+        return
+    raise ParamsError(f"{key} must be auto | cpu | cuda | cuda:N, got {value!r}")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where} must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamsError(
+            f"unknown key {prefix}{unknown[0]}; allowed keys in {where}: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name not in raw:
+            raise ParamsError(f"missing key {key}")
+        values[name] = _convert(raw[name], hints[name], dict(f.metadata), key)
+    return cls(**values)
+
+
+def _convert(value: Any, tp: Any, meta: dict[str, Any], key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.")
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key} must be {_type_name(tp)}, got {value!r}")
+        item_tp = typing.get_args(tp)[0]
+        items = [_check_scalar(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+        for i, v in enumerate(items):
+            _check_range(v, meta, f"{key}[{i}]")
+        if meta.get("nonempty") and not items:
+            raise ParamsError(f"{key} must not be empty")
+        if meta.get("unique") and len(set(items)) != len(items):
+            dupes = sorted({v for v in items if items.count(v) > 1})
+            raise ParamsError(f"{key} must not repeat values, got duplicates {dupes}")
+        if meta.get("sorted") and items != sorted(items):
+            raise ParamsError(f"{key} must be sorted ascending, got {items}")
+        return tuple(items)
+    if isinstance(tp, types.UnionType):
+        raise TypeError(f"unsupported annotation for {key}: {tp}")
+    value = _check_scalar(value, tp, key)
+    _check_range(value, meta, key)
+    return value
+
+
+def parse(text: str, source: str = str(PARAMS_FILE)) -> Params:
+    """Parse and validate the YAML text of a params file."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{source} is not valid YAML: {err}") from None
+    return _build(Params, raw, "")
+
+
+def load(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml`` (or another path)."""
+    if not path.is_file():
+        raise ParamsError(f"{path} not found; run stages from the project root")
+    return parse(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,93 @@
+"""Figures of the study. Builders return matplotlib figures; ``io.png_bytes`` renders them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless and deterministic; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+SIDE = 28
+
+
+def latent_grid(limit: float, size: int) -> np.ndarray:
+    """Grid points (size*size, 2) over [-limit, limit]^2, row-major from the top-left.
+
+    Rows run from +limit (top) to -limit (bottom) so the tiled image reads like a plot.
+    """
+    axis = np.linspace(-limit, limit, size, dtype=np.float32)
+    z1, z2 = np.meshgrid(axis, axis[::-1])
+    return np.stack([z1.ravel(), z2.ravel()], axis=1)
+
+
+def tile(images: np.ndarray, cols: int) -> np.ndarray:
+    """Arrange (n, 784) images into one (rows*28, cols*28) array, row-major."""
+    rows = -(-len(images) // cols)
+    canvas = np.zeros((rows * cols, SIDE, SIDE), dtype=np.float32)
+    canvas[: len(images)] = images.reshape(-1, SIDE, SIDE)
+    return canvas.reshape(rows, cols, SIDE, SIDE).transpose(0, 2, 1, 3).reshape(rows * SIDE, cols * SIDE)
+
+
+def draw_scatter(ax: Axes, codes: np.ndarray, labels: np.ndarray, title: str) -> None:
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=2)
+    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
+
+
+def draw_grid(ax: Axes, images: np.ndarray, limit: float, size: int, title: str) -> None:
+    ax.imshow(tile(images, size), cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
+    ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
+
+
+def scatter_figure(codes: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    draw_scatter(ax, codes, labels, title)
+    return fig
+
+
+def grid_figure(images: np.ndarray, limit: float, size: int, title: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 6), layout="constrained")
+    draw_grid(ax, images, limit, size, title)
+    return fig
+
+
+def samples_figure(images: np.ndarray, title: str) -> Figure:
+    cols = int(np.ceil(np.sqrt(len(images))))
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    ax.imshow(tile(images, cols), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title)
+    return fig
+
+
+def side_by_side_figure(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, int]],
+) -> Figure:
+    """One column per model: (name, codes, labels, grid images, grid limit, grid size)."""
+    fig, axes = plt.subplots(2, len(panels), figsize=(6 * len(panels), 11), layout="constrained", squeeze=False)
+    for col, (name, codes, labels, images, limit, size) in enumerate(panels):
+        draw_scatter(axes[0, col], codes, labels, f"{name}: test-set latent codes")
+        draw_grid(axes[1, col], images, limit, size, f"{name}: decoded grid")
+    return fig
+
+
+def sweep_figure(
+    sizes: Sequence[int], curves: dict[str, Sequence[float]], elbows: dict[str, int | None]
+) -> Figure:
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for label, values in curves.items():
+        style = "-o" if "test" in label else "--."
+        ax.plot(sizes, values, style, label=label, markersize=4)
+    for method, knee in elbows.items():
+        if knee is not None:
+            ax.axvline(knee, color="gray", linestyle=":", linewidth=1)
+            ax.annotate(f"{method} elbow {knee}", (knee, ax.get_ylim()[1]), rotation=90, va="top", fontsize=8)
+    ax.set(xlabel="latent size", ylabel="reconstruction MSE per pixel", title="Autoencoder vs PCA", yscale="log")
+    ax.legend()
+    return fig

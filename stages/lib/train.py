@@ -1,0 +1,150 @@
+"""One training loop for every model in the study.
+
+The data set lives on the device as one tensor; each epoch draws a permutation from a
+generator seeded by the run's seed, and losses are accumulated on the device so the host
+waits for the device once per epoch, not once per step.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from stages.lib.losses import mse_per_pixel, vae_loss
+from stages.lib.models import VAE
+
+Objective = Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]]
+EVAL_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    precision: str = "fp32"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) from one params value."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def setup(device: str) -> torch.device:
+    """Resolve ``device: auto`` and make kernels deterministic on this machine."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        # cuBLAS needs a fixed workspace to be deterministic.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.device(device)
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def ae_objective(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """MSE per pixel; one value per member for a :class:`BatchedAutoencoder`."""
+    return {"loss": mse_per_pixel(model(x), x)}
+
+
+def vae_objective(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    assert isinstance(model, VAE)
+    mu, logvar = model.encode(x)
+    logits = model.decode_logits(model.reparameterize(mu, logvar))
+    return vae_loss(logits, x, mu, logvar)
+
+
+def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor | slice]:
+    for start in range(0, n, batch_size):
+        yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, objective: Objective, x: torch.Tensor, precision: str = "fp32"
+) -> dict[str, torch.Tensor]:
+    """Mean of each loss term over ``x`` (values stay on the device)."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, torch.Tensor] = {}
+    with autocast(x.device, precision):
+        for idx in _batches(len(x), EVAL_BATCH):
+            xb = x[idx]
+            for k, v in objective(model, xb).items():
+                totals[k] = totals.get(k, 0) + v.detach() * len(xb)
+    model.train(was_training)
+    return {k: v / len(x) for k, v in totals.items()}
+
+
+@torch.no_grad()
+def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Apply ``fn`` to ``x`` in large batches and concatenate the results."""
+    return torch.cat([fn(x[idx]) for idx in _batches(len(x), EVAL_BATCH)])
+
+
+def to_python(terms: dict[str, torch.Tensor], prefix: str) -> dict[str, float | list[float]]:
+    return {f"{prefix}{k}": v.tolist() for k, v in terms.items()}
+
+
+def fit(
+    model: nn.Module,
+    objective: Objective,
+    train_x: torch.Tensor,
+    test_x: torch.Tensor,
+    recipe: Recipe,
+    name: str,
+) -> list[dict[str, float | list[float]]]:
+    """Train with Adam; return one record per epoch with train (running) and test losses.
+
+    ``objective`` returns named terms; ``loss`` is minimised (summed first when it holds one
+    value per member of a batched model, whose gradients are independent).
+    """
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    order_gen = torch.Generator().manual_seed(recipe.seed)
+    n = len(train_x)
+    history = []
+    for epoch in range(1, recipe.epochs + 1):
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=order_gen).to(train_x.device)
+        totals: dict[str, torch.Tensor] = {}
+        for idx in _batches(n, recipe.batch_size, order):
+            xb = train_x[idx]
+            with autocast(train_x.device, recipe.precision):
+                terms = objective(model, xb)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].sum().backward()
+            opt.step()
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0) + v.detach() * len(xb)
+        record: dict[str, float | list[float]] = {"epoch": epoch}
+        record |= to_python({k: v / n for k, v in totals.items()}, "train_")
+        record |= to_python(evaluate(model, objective, test_x, recipe.precision), "test_")
+        history.append(record)
+        seconds = time.perf_counter() - start
+        print(f"{name}: epoch {epoch}/{recipe.epochs} {_summary(record)} ({seconds:.1f} s)", file=sys.stderr)
+    return history
+
+
+def _summary(record: dict[str, float | list[float]]) -> str:
+    parts = []
+    for k in ("train_loss", "test_loss"):
+        v = record[k]
+        parts.append(f"{k} {np.mean(v):.5f}" + (" (mean of members)" if isinstance(v, list) else ""))
+    return ", ".join(parts)

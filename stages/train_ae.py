@@ -1,0 +1,51 @@
+"""Train the study's 2-D autoencoder with one seed (one instance of a DVC matrix stage).
+
+Reads:  params.yaml (device, precision, ae.hidden/latent/epochs/batch_size/lr, grid),
+        data/mnist.
+Writes: models/ae/seed_<seed>/ (config.json + model.safetensors),
+        metrics/ae/seed_<seed>.json (train/test MSE per pixel, latent separation),
+        plots/ae/seed_<seed>/loss.csv (per epoch), latent.png, grid.png.
+"""
+
+import argparse
+from pathlib import Path
+
+from stages.lib import cli, io, params, study
+from stages.lib.models import AEConfig, Autoencoder, config_dict
+from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, required=True)
+    seed = parser.parse_args().seed
+    p = params.load()
+    device = setup(p.device)
+    data = study.load_data(device)
+
+    seed_everything(seed)
+    model = Autoencoder(AEConfig(hidden=p.ae.hidden, latent=p.ae.latent)).to(device)
+    recipe = Recipe(p.ae.epochs, p.ae.batch_size, p.ae.lr, seed, p.precision)
+    history = fit(model, ae_objective, data[0].images, data[1].images, recipe, f"train_ae seed {seed}")
+    model.eval()
+
+    tag = f"seed_{seed}"
+    plot_dir = Path("plots/ae") / tag
+    with io.transaction() as out:
+        separation = study.latent_outputs(
+            out, plot_dir, f"Autoencoder, seed {seed}", model.encode, model.decode,
+            p.ae.latent, data, p.grid.range, p.grid.size,
+        )
+        out.write_json(Path("metrics/ae") / f"{tag}.json", {
+            "seed": seed,
+            "device": device.type,
+            "train_mse": evaluate(model, ae_objective, data[0].images, p.precision)["loss"].item(),
+            "test_mse": evaluate(model, ae_objective, data[1].images, p.precision)["loss"].item(),
+            **separation,
+        })
+        out.write_csv(plot_dir / "loss.csv", *study.history_table(history))
+        out.save_checkpoint(Path("models/ae") / tag, model, config_dict(model.config))
+
+
+if __name__ == "__main__":
+    cli.run(main)

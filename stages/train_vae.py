@@ -1,0 +1,56 @@
+"""Train the study's VAE (fc1, fc21 = mu, fc22 = log-variance, fc3, fc4).
+
+Loss per image: Bernoulli reconstruction (binary cross-entropy summed over pixels) plus the
+closed-form KL to N(0, I) (Kingma and Welling 2014, appendix B); see stages/lib/losses.py.
+
+Reads:  params.yaml (device, precision, vae), data/mnist.
+Writes: models/vae/ (config.json + model.safetensors), metrics/vae.json (test loss and its
+        terms, MSE per pixel of the mean reconstruction, latent separation),
+        plots/vae/loss.csv, latent.png (means), grid.png (a walk over the prior).
+"""
+
+from pathlib import Path
+
+from stages.lib import cli, io, params, study
+from stages.lib.losses import mse_per_pixel
+from stages.lib.models import VAE, VAEConfig, config_dict
+from stages.lib.train import Recipe, evaluate, fit, predict, seed_everything, setup, vae_objective
+
+
+def main() -> None:
+    p = params.load()
+    v = p.vae
+    device = setup(p.device)
+    data = study.load_data(device)
+
+    seed_everything(v.seed)
+    model = VAE(VAEConfig(hidden=v.hidden, latent=v.latent)).to(device)
+    recipe = Recipe(v.epochs, v.batch_size, v.lr, v.seed, p.precision)
+    history = fit(model, vae_objective, data[0].images, data[1].images, recipe, "train_vae")
+    model.eval()
+
+    def encode_mean(x):
+        return model.encode(x)[0]
+
+    def mean_mse(x):
+        return mse_per_pixel(predict(lambda b: model.decode(encode_mean(b)), x), x).item()
+
+    test_terms = {f"test_{k}": t.item() for k, t in evaluate(model, vae_objective, data[1].images, p.precision).items()}
+    with io.transaction() as out:
+        separation = study.latent_outputs(
+            out, Path("plots/vae"), "VAE", encode_mean, model.decode,
+            v.latent, data, v.grid_range, v.grid_size,
+        )
+        out.write_json(Path("metrics/vae.json"), {
+            "device": device.type,
+            **test_terms,
+            "train_mse": mean_mse(data[0].images),
+            "test_mse": mean_mse(data[1].images),
+            **separation,
+        })
+        out.write_csv(Path("plots/vae/loss.csv"), *study.history_table(history))
+        out.save_checkpoint(Path("models/vae"), model, config_dict(model.config))
+
+
+if __name__ == "__main__":
+    cli.run(main)
