@@ -65,7 +65,7 @@ def main() -> None:
         f"Device: {vae['device']}. Autoencoder epochs: {p.ae.epochs}; VAE epochs: {p.vae.epochs}. "
         "Errors are mean squared error per pixel, pixels in [0, 1]. Separation metrics are on the "
         "test set: silhouette by digit, and accuracy of a 5-nearest-neighbour classifier fit on "
-        "training codes.\n",
+        "training codes.\n\n",
         f"## Q1. A 2-D autoencoder, trained {len(seeds)} times\n\n",
         f"`Autoencoder(784, {p.ae.hidden}, {p.ae.latent})`, Adam lr {p.ae.lr}, batch {p.ae.batch_size}, "
         f"MSE loss, one run per seed.\n\n",
