@@ -24,17 +24,27 @@ def main() -> None:
 
     with io.transaction() as out:
         separation = study.latent_outputs(
-            out, Path("plots/pca"), f"PCA, {p.pca.components} components", codec.encode, codec.decode,
-            p.pca.components, data, p.grid.range, p.grid.size,
+            out,
+            Path("plots/pca"),
+            f"PCA, {p.pca.components} components",
+            codec.encode,
+            codec.decode,
+            p.pca.components,
+            data,
+            p.grid.range,
+            p.grid.size,
         )
-        out.write_json(Path("metrics/pca.json"), {
-            "components": p.pca.components,
-            "train_mse": mse(0),
-            "test_mse": mse(1),
-            "explained_variance_ratio": [float(r) for r in ratio[: p.pca.components]],
-            "explained_variance_total": float(ratio[: p.pca.components].sum()),
-            **separation,
-        })
+        out.write_json(
+            Path("metrics/pca.json"),
+            {
+                "components": p.pca.components,
+                "train_mse": mse(0),
+                "test_mse": mse(1),
+                "explained_variance_ratio": [float(r) for r in ratio[: p.pca.components]],
+                "explained_variance_total": float(ratio[: p.pca.components].sum()),
+                **separation,
+            },
+        )
 
 
 if __name__ == "__main__":

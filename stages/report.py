@@ -71,27 +71,43 @@ def main() -> None:
         f"MSE loss, one run per seed.\n\n",
     ]
     stats = {k: mean_std([ae[s][k] for s in seeds]) for k in ("train_mse", "test_mse", "silhouette", "knn_accuracy")}
-    md.append(table(
-        ["seed", "train MSE", "test MSE", *sep_head],
-        [[s, ae[s]["train_mse"], ae[s]["test_mse"], *separation_cells(ae[s])] for s in seeds]
-        + [["mean ± std", *(f"{num(stats[k]['mean'])} ± {num(stats[k]['std'], 2)}" for k in stats), ""]],
-    ))
+    md.append(
+        table(
+            ["seed", "train MSE", "test MSE", *sep_head],
+            [[s, ae[s]["train_mse"], ae[s]["test_mse"], *separation_cells(ae[s])] for s in seeds]
+            + [["mean ± std", *(f"{num(stats[k]['mean'])} ± {num(stats[k]['std'], 2)}" for k in stats), ""]],
+        )
+    )
     best = max(seeds, key=lambda s: ae[s]["silhouette"])
-    md.append(f"\nThe run that separates the digits best by silhouette is seed {best} "
-              f"({num(ae[best]['silhouette'])}; 5-NN accuracy {num(ae[best]['knn_accuracy'])}).\n")
+    md.append(
+        f"\nThe run that separates the digits best by silhouette is seed {best} "
+        f"({num(ae[best]['silhouette'])}; 5-NN accuracy {num(ae[best]['knn_accuracy'])}).\n"
+    )
     for s in seeds:
-        md.append(f"\n{image(f'plots/ae/seed_{s}/latent.png', f'AE seed {s} latent')} "
-                  f"{image(f'plots/ae/seed_{s}/grid.png', f'AE seed {s} grid')}\n")
+        md.append(
+            f"\n{image(f'plots/ae/seed_{s}/latent.png', f'AE seed {s} latent')} "
+            f"{image(f'plots/ae/seed_{s}/grid.png', f'AE seed {s} grid')}\n"
+        )
 
     md += [
         f"\n## Q2. PCA with {p.pca.components} components\n\n",
         "Fit on the whole training set (scikit-learn, exact). Codes are in standard deviations; "
         f"the grid decodes `mean + z * sqrt(explained_variance) @ components` over ±{num(p.grid.range)}.\n\n",
-        table(["train MSE", "test MSE", "explained variance (PC1, PC2)", "total", *sep_head],
-              [[pca["train_mse"], pca["test_mse"], " / ".join(num(r, 3) for r in pca["explained_variance_ratio"]),
-                pca["explained_variance_total"], *separation_cells(pca)]]),
-        "\n" + compare(stats["test_mse"]["mean"], pca["test_mse"], "the autoencoder (mean of runs)", "PCA",
-                       "test MSE") + "\n",
+        table(
+            ["train MSE", "test MSE", "explained variance (PC1, PC2)", "total", *sep_head],
+            [
+                [
+                    pca["train_mse"],
+                    pca["test_mse"],
+                    " / ".join(num(r, 3) for r in pca["explained_variance_ratio"]),
+                    pca["explained_variance_total"],
+                    *separation_cells(pca),
+                ]
+            ],
+        ),
+        "\n"
+        + compare(stats["test_mse"]["mean"], pca["test_mse"], "the autoencoder (mean of runs)", "PCA", "test MSE")
+        + "\n",
         f"\n{image('plots/pca/latent.png', 'PCA latent')} {image('plots/pca/grid.png', 'PCA grid')}\n",
     ]
 
@@ -101,9 +117,12 @@ def main() -> None:
     md += [
         "\n## Q3. Reconstruction error against latent size\n\n",
         "An autoencoder (same recipe) and a PCA for every size; errors on the training and the held-out test set.\n\n",
-        table(["latent", "AE train", "AE test", "PCA train", "PCA test"],
-              [[int(r["latent"]), r["ae_train"], r["ae_test"], r["pca_train"], r["pca_test"]] for r in rows]),
-        f"\nElbow by Kneedle on the test curves: autoencoder {num(sweep['elbow']['ae'])}, PCA {num(sweep['elbow']['pca'])}. "
+        table(
+            ["latent", "AE train", "AE test", "PCA train", "PCA test"],
+            [[int(r["latent"]), r["ae_train"], r["ae_test"], r["pca_train"], r["pca_test"]] for r in rows],
+        ),
+        f"\nElbow by Kneedle on the test curves: autoencoder {num(sweep['elbow']['ae'])}, "
+        f"PCA {num(sweep['elbow']['pca'])}. "
         f"PCA needs {num(sweep['pca_components_for_variance']['90'])} components for 90% of the variance and "
         f"{num(sweep['pca_components_for_variance']['95'])} for 95%.\n",
         f"\nThe autoencoder's test MSE is {'below' if below else 'not below'} PCA's at every size swept; "
@@ -115,12 +134,22 @@ def main() -> None:
         "\n## Q4. A variational autoencoder\n\n",
         f"`VAE(784, {p.vae.hidden}, {p.vae.latent})`; loss per image = binary cross-entropy summed over pixels "
         "+ KL(q(z|x) || N(0, I)) in closed form (Kingma and Welling 2014, appendix B).\n\n",
-        table(["test loss", "reconstruction", "KL", "test MSE (mean decode)", *sep_head],
-              [[vae["test_loss"], vae["test_recon"], vae["test_kl"], vae["test_mse"], *separation_cells(vae)]]),
-        "\n" + compare(float(np.mean(ae[seeds[0]]["code_std"])), float(np.mean(vae["code_std"])),
-                       f"the AE (seed {seeds[0]})", "the VAE", "mean code std") + "\n",
+        table(
+            ["test loss", "reconstruction", "KL", "test MSE (mean decode)", *sep_head],
+            [[vae["test_loss"], vae["test_recon"], vae["test_kl"], vae["test_mse"], *separation_cells(vae)]],
+        ),
+        "\n"
+        + compare(
+            float(np.mean(ae[seeds[0]]["code_std"])),
+            float(np.mean(vae["code_std"])),
+            f"the AE (seed {seeds[0]})",
+            "the VAE",
+            "mean code std",
+        )
+        + "\n",
         f"\n{image('plots/vae/latent.png', 'VAE latent')} {image('plots/vae/grid.png', 'VAE grid')}\n",
-        f"\nSide by side (grid over ±{num(p.grid.range)} for the AE, ±{num(p.vae.grid_range)} of the prior for the VAE):\n",
+        f"\nSide by side (grid over ±{num(p.grid.range)} for the AE, "
+        f"±{num(p.vae.grid_range)} of the prior for the VAE):\n",
         f"\n![AE vs VAE]({SIDE_BY_SIDE.name})\n",
         "\n### Samples from the prior\n\n",
         " ".join(image(f"plots/samples/seed_{s}.png", f"samples seed {s}") for s in p.sample.seeds) + "\n",

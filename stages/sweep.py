@@ -30,12 +30,16 @@ def main() -> None:
     recipe = Recipe(p.ae.epochs, p.ae.batch_size, p.ae.lr, p.sweep.seed, p.precision)
     history = fit(batched, ae_objective, train.images, test.images, recipe, f"sweep ({len(sizes)} sizes)")
     batched.eval()
-    ae = {split: evaluate(batched, ae_objective, x, p.precision)["loss"].tolist()
-          for split, x in (("train", train.images), ("test", test.images))}
+    ae = {
+        split: evaluate(batched, ae_objective, x, p.precision)["loss"].tolist()
+        for split, x in (("train", train.images), ("test", test.images))
+    }
 
     codec, ratio = fit_pca(train.images, max(sizes))
-    pca = {split: [mse_per_pixel(predict(codec.truncate(k).reconstruct, x), x).item() for k in sizes]
-           for split, x in (("train", train.images), ("test", test.images))}
+    pca = {
+        split: [mse_per_pixel(predict(codec.truncate(k).reconstruct, x), x).item() for k in sizes]
+        for split, x in (("train", train.images), ("test", test.images))
+    }
 
     elbows = {"ae": metrics.elbow(sizes, ae["test"]), "pca": metrics.elbow(sizes, pca["test"])}
     curves = {"AE train": ae["train"], "AE test": ae["test"], "PCA train": pca["train"], "PCA test": pca["test"]}
@@ -45,18 +49,21 @@ def main() -> None:
         out.write_csv(Path("plots/sweep.csv"), ["latent", "ae_train", "ae_test", "pca_train", "pca_test"], table)
         out.write_csv(Path("plots/sweep/loss.csv"), ["epoch", "latent", "train_loss", "test_loss"], loss_rows)
         out.save_figure(Path("plots/sweep/error.png"), plots.sweep_figure(sizes, curves, elbows))
-        out.write_json(Path("metrics/sweep.json"), {
-            "device": device.type,
-            "elbow": elbows,
-            "pca_components_for_variance": {
-                "90": metrics.components_for_variance(ratio, 0.90),
-                "95": metrics.components_for_variance(ratio, 0.95),
+        out.write_json(
+            Path("metrics/sweep.json"),
+            {
+                "device": device.type,
+                "elbow": elbows,
+                "pca_components_for_variance": {
+                    "90": metrics.components_for_variance(ratio, 0.90),
+                    "95": metrics.components_for_variance(ratio, 0.95),
+                },
+                "test_mse": {
+                    "ae": {f"{k:02d}": v for k, v in zip(sizes, ae["test"], strict=True)},
+                    "pca": {f"{k:02d}": v for k, v in zip(sizes, pca["test"], strict=True)},
+                },
             },
-            "test_mse": {
-                "ae": {f"{k:02d}": v for k, v in zip(sizes, ae["test"])},
-                "pca": {f"{k:02d}": v for k, v in zip(sizes, pca["test"])},
-            },
-        })
+        )
         for i, k in enumerate(sizes):
             member = batched.member(i)
             out.save_checkpoint(Path(f"models/sweep/latent_{k:02d}"), member, config_dict(member.config))

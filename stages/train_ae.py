@@ -33,16 +33,26 @@ def main() -> None:
     plot_dir = Path("plots/ae") / tag
     with io.transaction() as out:
         separation = study.latent_outputs(
-            out, plot_dir, f"Autoencoder, seed {seed}", model.encode, model.decode,
-            p.ae.latent, data, p.grid.range, p.grid.size,
+            out,
+            plot_dir,
+            f"Autoencoder, seed {seed}",
+            model.encode,
+            model.decode,
+            p.ae.latent,
+            data,
+            p.grid.range,
+            p.grid.size,
         )
-        out.write_json(Path("metrics/ae") / f"{tag}.json", {
-            "seed": seed,
-            "device": device.type,
-            "train_mse": evaluate(model, ae_objective, data[0].images, p.precision)["loss"].item(),
-            "test_mse": evaluate(model, ae_objective, data[1].images, p.precision)["loss"].item(),
-            **separation,
-        })
+        out.write_json(
+            Path("metrics/ae") / f"{tag}.json",
+            {
+                "seed": seed,
+                "device": device.type,
+                "train_mse": evaluate(model, ae_objective, data[0].images, p.precision)["loss"].item(),
+                "test_mse": evaluate(model, ae_objective, data[1].images, p.precision)["loss"].item(),
+                **separation,
+            },
+        )
         out.write_csv(plot_dir / "loss.csv", *study.history_table(history))
         out.save_checkpoint(Path("models/ae") / tag, model, config_dict(model.config))
 

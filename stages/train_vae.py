@@ -38,16 +38,26 @@ def main() -> None:
     test_terms = {f"test_{k}": t.item() for k, t in evaluate(model, vae_objective, data[1].images, p.precision).items()}
     with io.transaction() as out:
         separation = study.latent_outputs(
-            out, Path("plots/vae"), "VAE", encode_mean, model.decode,
-            v.latent, data, v.grid_range, v.grid_size,
+            out,
+            Path("plots/vae"),
+            "VAE",
+            encode_mean,
+            model.decode,
+            v.latent,
+            data,
+            v.grid_range,
+            v.grid_size,
         )
-        out.write_json(Path("metrics/vae.json"), {
-            "device": device.type,
-            **test_terms,
-            "train_mse": mean_mse(data[0].images),
-            "test_mse": mean_mse(data[1].images),
-            **separation,
-        })
+        out.write_json(
+            Path("metrics/vae.json"),
+            {
+                "device": device.type,
+                **test_terms,
+                "train_mse": mean_mse(data[0].images),
+                "test_mse": mean_mse(data[1].images),
+                **separation,
+            },
+        )
         out.write_csv(Path("plots/vae/loss.csv"), *study.history_table(history))
         out.save_checkpoint(Path("models/vae"), model, config_dict(model.config))
 

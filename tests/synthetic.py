@@ -26,7 +26,7 @@ def write_mirror(folder: Path, n_train: int = 300, n_test: int = 100, seed: int 
     """Write the four ``*.gz`` files into ``folder``; return a manifest text for them."""
     folder.mkdir(parents=True, exist_ok=True)
     train, test = digits(n_train, seed), digits(n_test, seed + 1)
-    arrays = dict(zip(FILES, (*train, *test)))
+    arrays = dict(zip(FILES, (*train, *test), strict=True))
     lines = []
     for name, array in arrays.items():
         raw = idx_bytes(array)

@@ -74,9 +74,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     dtype = np.dtype(_IDX_DTYPES[code])
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
-        raise DataError(
-            f"{name}: header says shape {dims} ({expected} bytes) but the file has {len(data)} bytes"
-        )
+        raise DataError(f"{name}: header says shape {dims} ({expected} bytes) but the file has {len(data)} bytes")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
 
 
@@ -84,9 +82,7 @@ def idx_bytes(array: np.ndarray) -> bytes:
     """Encode an array as IDX (used by tests to build synthetic data sets)."""
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
     code = codes[array.dtype.newbyteorder("=")]
-    header = bytes([0, 0, code, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
+    header = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return header + array.astype(_IDX_DTYPES[code]).tobytes()
 
 
@@ -139,8 +135,7 @@ def fetch_verified(name: str, expected_sha: str, sources: list[str]) -> bytes:
         actual = sha256(data)
         if actual != expected_sha:
             raise DataError(
-                f"{name} from {source} failed the SHA-256 check:\n"
-                f"  expected {expected_sha}\n  actual   {actual}"
+                f"{name} from {source} failed the SHA-256 check:\n  expected {expected_sha}\n  actual   {actual}"
             )
         print(f"download: {name} from {source} ({len(data):,} bytes, sha256 ok)", file=sys.stderr)
         return data

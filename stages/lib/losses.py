@@ -38,9 +38,7 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return bce.sum(-1)
 
 
-def vae_loss(
-    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
-) -> dict[str, torch.Tensor]:
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
     """Negative ELBO per image, averaged over the batch, with its two terms."""
     recon = bernoulli_nll(logits, x).mean()
     kl = gaussian_kl(mu, logvar).mean()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from kneed import KneeLocator
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -36,6 +35,8 @@ def elbow(sizes: Sequence[int], errors: Sequence[float]) -> int | None:
     """
     if len(sizes) < 3:
         return None
+    from kneed import KneeLocator  # deferred: it costs seconds of import in every other stage
+
     knee = KneeLocator(list(sizes), list(errors), curve="convex", direction="decreasing").knee
     return None if knee is None else int(knee)
 

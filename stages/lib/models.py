@@ -93,7 +93,7 @@ class BatchedAutoencoder(nn.Module):
         if len({(c.input_dim, c.hidden) for c in configs}) != 1:
             raise ValueError("batched members must share input and hidden sizes")
         self.configs = configs
-        d, h = configs[0].input_dim, configs[0].hidden
+        h = configs[0].hidden
         width = max(c.latent for c in configs)
 
         def pad(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -126,8 +126,8 @@ class BatchedAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, d) -> reconstructions (members, B, d)."""
-        d, m, h = self.w1.shape
-        hid = (x @ self.w1.reshape(d, m * h)).reshape(len(x), m, h).transpose(0, 1)
+        _, m, h = self.w1.shape
+        hid = (x @ self.w1.flatten(1)).reshape(len(x), m, h).transpose(0, 1)
         hid = torch.relu(hid + self.b1)
         z = torch.baddbmm(self.b2, hid, self.w2) * self.mask
         hid = torch.relu(torch.baddbmm(self.b3, z, self.w3))

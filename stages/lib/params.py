@@ -53,9 +53,7 @@ class PCAParams:
 
 @dataclass(frozen=True)
 class SweepParams:
-    sizes: tuple[int, ...] = field(
-        metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": 784}
-    )
+    sizes: tuple[int, ...] = field(metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": 784})
     seed: int = field()
 
 
@@ -145,9 +143,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(
-            f"unknown key {prefix}{unknown[0]}; allowed keys in {where}: {', '.join(fields)}"
-        )
+        raise ParamsError(f"unknown key {prefix}{unknown[0]}; allowed keys in {where}: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():

@@ -8,10 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless and deterministic; must precede pyplot
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 SIDE = 28
 
@@ -77,9 +77,7 @@ def side_by_side_figure(
     return fig
 
 
-def sweep_figure(
-    sizes: Sequence[int], curves: dict[str, Sequence[float]], elbows: dict[str, int | None]
-) -> Figure:
+def sweep_figure(sizes: Sequence[int], curves: dict[str, Sequence[float]], elbows: dict[str, int | None]) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for label, values in curves.items():
         style = "-o" if "test" in label else "--."

@@ -1,0 +1,18 @@
+import os
+
+import pytest
+import torch
+
+# Tests run on two cores next to other work; fixed threads keep timings and results stable.
+torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A folder of synthetic ``*.gz`` MNIST files and its manifest path."""
+    from tests.synthetic import write_mirror
+
+    folder = tmp_path / "mirror"
+    manifest = tmp_path / "mnist.sha256"
+    manifest.write_text(write_mirror(folder))
+    return folder, manifest

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from stages.lib import metrics
+from stages.lib.pca import fit_pca
+from tests.synthetic import digits
+
+X = torch.from_numpy(digits(200, 0)[0].reshape(200, -1)).float() / 255
+
+
+def test_all_components_reconstruct_exactly():
+    codec, ratio = fit_pca(X, 199)
+    torch.testing.assert_close(codec.reconstruct(X), X, atol=1e-3, rtol=0)
+    assert ratio.sum() == pytest.approx(1.0)
+
+
+def test_truncation_equals_a_fit_with_fewer_components():
+    codec, _ = fit_pca(X, 20)
+    small = PCA(n_components=5, svd_solver="full").fit(X.numpy().astype(np.float64))
+    recon = small.inverse_transform(small.transform(X.numpy().astype(np.float64)))
+    np.testing.assert_allclose(codec.truncate(5).reconstruct(X).numpy(), recon, atol=1e-4)
+
+
+def test_pca_decode_is_the_study_formula_and_deterministic():
+    a, _ = fit_pca(X, 2)
+    b, _ = fit_pca(X, 2)
+    z = torch.tensor([[1.0, -2.0]])
+    expected = a.mean + (z * a.scale) @ a.components
+    torch.testing.assert_close(a.decode(z), expected)
+    assert torch.equal(a.components, b.components) and torch.equal(a.encode(X), b.encode(X))
+
+
+def test_whitened_codes_have_unit_spread():
+    codec, _ = fit_pca(X, 2)
+    std = codec.encode(X).std(0, correction=1)
+    torch.testing.assert_close(std, torch.ones(2), atol=1e-3, rtol=0)
+
+
+def test_separated_clusters_score_perfectly():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 20)
+    centres = np.stack([np.arange(10) * 100.0, np.zeros(10)], 1)
+    codes = centres[labels] + rng.normal(scale=0.1, size=(200, 2))
+    result = metrics.separation(codes, labels, codes, labels)
+    assert result["silhouette"] > 0.99 and result["knn_accuracy"] == 1.0
+    assert result["code_std"][1] == pytest.approx(0.1, rel=0.2)
+
+
+def test_random_codes_score_near_chance():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 500)
+    codes = rng.normal(size=(500, 2))
+    result = metrics.separation(codes, labels, codes[::-1].copy(), labels)
+    assert abs(result["silhouette"]) < 0.1 and result["knn_accuracy"] < 0.25
+
+
+def test_elbow_of_a_known_curve():
+    sizes = list(range(1, 11))
+    errors = [1.0, 0.5, 0.25, 0.2, 0.18, 0.17, 0.16, 0.15, 0.14, 0.13]
+    assert metrics.elbow(sizes, errors) == 3
+    assert metrics.elbow([2, 3], [1.0, 0.5]) is None
+
+
+def test_components_for_variance():
+    assert metrics.components_for_variance([0.5, 0.3, 0.15, 0.05], 0.9) == 3
+    assert metrics.components_for_variance([0.5, 0.3], 0.9) is None
+    assert metrics.components_for_variance([0.5, 0.4, 0.1], 0.9) == 2

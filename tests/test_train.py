@@ -1,0 +1,82 @@
+import copy
+
+import pytest
+import torch
+
+from stages.lib import io
+from stages.lib.models import VAE, AEConfig, Autoencoder, BatchedAutoencoder, VAEConfig, config_dict
+from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, vae_objective
+from tests.synthetic import digits
+
+
+def synthetic(n: int, seed: int) -> torch.Tensor:
+    images, _ = digits(n, seed)
+    return torch.from_numpy(images.reshape(n, -1)).float() / 255
+
+
+TRAIN, TEST = synthetic(256, 0), synthetic(64, 1)
+
+
+def train_ae(seed: int, epochs: int = 2, latent: int = 2) -> tuple[Autoencoder, list]:
+    seed_everything(seed)
+    model = Autoencoder(AEConfig(hidden=32, latent=latent))
+    history = fit(model, ae_objective, TRAIN, TEST, Recipe(epochs, 32, 1e-3, seed), "test")
+    return model, history
+
+
+def checkpoint_bytes(model, tmp_path) -> bytes:
+    with io.transaction() as out:
+        out.save_checkpoint(tmp_path / "m", model, config_dict(model.config))
+    return (tmp_path / "m" / "model.safetensors").read_bytes()
+
+
+def test_autoencoder_loss_falls():
+    _, history = train_ae(0, epochs=4)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+
+
+def test_vae_loss_falls_and_reports_its_terms():
+    seed_everything(0)
+    model = VAE(VAEConfig(hidden=32, latent=2))
+    history = fit(model, vae_objective, TRAIN, TEST, Recipe(4, 32, 1e-3, 0), "test")
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    assert set(history[0]) == {"epoch"} | {f"{s}_{t}" for s in ("train", "test") for t in ("loss", "recon", "kl")}
+
+
+def test_same_seed_same_bytes_different_seed_different_model(tmp_path):
+    a, b, c = train_ae(7)[0], train_ae(7)[0], train_ae(8)[0]
+    assert checkpoint_bytes(a, tmp_path / "a") == checkpoint_bytes(b, tmp_path / "b")
+    assert checkpoint_bytes(a, tmp_path / "a2") != checkpoint_bytes(c, tmp_path / "c")
+
+
+def test_batched_sweep_equals_separate_training():
+    """Same initial weights and batch order: the batched members end where separate models end."""
+    sizes = (2, 3, 5)
+    seed_everything(3)
+    models = [Autoencoder(AEConfig(hidden=32, latent=k)) for k in sizes]
+    separate = [copy.deepcopy(m) for m in models]
+    batched = BatchedAutoencoder(models)
+    recipe = Recipe(2, 32, 1e-3, seed=11)
+    history = fit(batched, ae_objective, TRAIN, TEST, recipe, "batched")
+    for i, model in enumerate(separate):
+        single = fit(model, ae_objective, TRAIN, TEST, recipe, f"single {i}")
+        assert history[-1]["test_loss"][i] == pytest.approx(single[-1]["test_loss"], rel=1e-4)
+        for got, want in zip(batched.member(i).parameters(), model.parameters(), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # Padded latent units never move: member 0 (latent 2) keeps zeros beyond its size.
+    assert batched.w2[0, :, 2:].abs().max() == 0 and batched.w3[0, 2:].abs().max() == 0
+
+
+def test_evaluate_gives_one_value_per_member():
+    batched = BatchedAutoencoder([Autoencoder(AEConfig(hidden=8, latent=k)) for k in (2, 4)])
+    assert evaluate(batched, ae_objective, TEST)["loss"].shape == (2,)
+
+
+def test_bf16_autocast_trains():
+    seed_everything(0)
+    model = Autoencoder(AEConfig(hidden=32, latent=2))
+    history = fit(model, ae_objective, TRAIN, TEST, Recipe(2, 32, 1e-3, 0, "bf16"), "bf16")
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
