@@ -30,6 +30,7 @@ test: lint
 bench: install
 	$(BIN)/python -m benchmarks.epoch
 	$(BIN)/python -m benchmarks.sweep
+	$(BIN)/python -m benchmarks.study
 
 clean:
 	rm -rf $(VENV)

@@ -1,0 +1,82 @@
+"""The full study from scratch: `dvc repro` in a fresh clone, wall time and peak memory per stage.
+
+Clones the committed HEAD into a scratch folder, wraps each stage command with
+benchmarks.timed, runs `dvc repro` (with any `-S key=value` overrides applied to params.yaml
+first), then times a no-op `dvc repro`.
+
+    MNIST_MIRROR=../shared/mnist python -m benchmarks.study [-S ae.epochs=2 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def set_param(params: dict, assignment: str) -> None:
+    key, value = assignment.split("=", 1)
+    *parents, last = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[last] = yaml.safe_load(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parents[1]
+    scratch = Path(tempfile.mkdtemp(prefix="study-bench-"))
+    repo = scratch / "repo"
+    subprocess.run(["git", "clone", "-q", str(root), str(repo)], check=True)
+    dvc_yaml = repo / "dvc.yaml"
+    dvc_yaml.write_text(
+        dvc_yaml.read_text().replace("cmd: python -m stages.", "cmd: python -m benchmarks.timed python -m stages.")
+    )
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for assignment in args.overrides:
+        set_param(params, assignment)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = scratch / "stages.jsonl"
+    env = {
+        **os.environ,
+        "BENCH_LOG": str(log),
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    dvc = [sys.executable, "-m", "dvc", "repro"]
+
+    start = time.perf_counter()
+    subprocess.run(dvc, cwd=repo, env=env, check=True)
+    total = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([*dvc, "-q"], cwd=repo, env=env, check=True)
+    noop = time.perf_counter() - start
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    print(f"\noverrides: {' '.join(args.overrides) or 'none (the study defaults)'}; scratch: {scratch}")
+    print("| stage | wall s | peak RSS MB |\n|---|---|---|")
+    for r in records:
+        print(f"| {r['cmd']} | {r['seconds']:.1f} | {r['max_rss_mb']} |")
+    print(f"| **dvc repro, total** | **{total:.1f}** | max {max(r['max_rss_mb'] for r in records)} |")
+    print(f"| no-op dvc repro | {noop:.2f} | |")
+    metrics = {p.name: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
+    print(
+        json.dumps(
+            {k: {m: v for m, v in d.items() if "mse" in m or "elbow" in m or "loss" in m} for k, d in metrics.items()},
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

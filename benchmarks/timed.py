@@ -1,0 +1,28 @@
+"""Run a command and append its wall time and peak resident memory to $BENCH_LOG (JSON lines).
+
+Used by benchmarks.study, which prefixes every stage command in a scratch copy of dvc.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def main() -> None:
+    command = sys.argv[1:]
+    start = time.perf_counter()
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    record = {"cmd": " ".join(command[2:]), "seconds": round(seconds, 2), "max_rss_mb": usage.ru_maxrss // 1024}
+    with open(os.environ["BENCH_LOG"], "a") as log:
+        log.write(json.dumps(record) + "\n")
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
+if __name__ == "__main__":
+    main()
