@@ -45,6 +45,10 @@ def seed_everything(seed: int) -> None:
 def setup(device: str) -> torch.device:
     """Resolve ``device: auto`` and make kernels deterministic on this machine."""
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    # As training converges, some values become subnormal and x86 arithmetic on them is
+    # very slow: epochs slowed from 2.8 s to 5.3 s by epoch 7. Flushing them to zero
+    # changed no printed digit of the losses and keeps every epoch at the first one's speed.
+    torch.set_flush_denormal(True)
     torch.use_deterministic_algorithms(True, warn_only=False)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
