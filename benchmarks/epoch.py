@@ -75,8 +75,8 @@ def main() -> None:
                 lambda precision=precision: fit(
                     Autoencoder(AEConfig()).to(device),
                     ae_objective,
-                    train.images,
-                    test.images,
+                    train,
+                    test,
                     Recipe(1, 128, 1e-3, 0, precision),
                     f"bench {precision}",
                 ),

@@ -29,9 +29,9 @@ def main() -> None:
     seed_everything(0)
     models = [Autoencoder(AEConfig(latent=k)).to(device) for k in sizes]
     batched = BatchedAutoencoder(models).to(device)
-    together = timed(lambda: fit(batched, ae_objective, train.images, test.images, recipe, "batched"), device)
+    together = timed(lambda: fit(batched, ae_objective, train, test, recipe, "batched"), device)
     apart = sum(
-        timed(lambda m=m: fit(m, ae_objective, train.images, test.images, recipe, f"latent {m.config.latent}"), device)
+        timed(lambda m=m: fit(m, ae_objective, train, test, recipe, f"latent {m.config.latent}"), device)
         for m in models
     )
     n, e = len(sizes), args.epochs

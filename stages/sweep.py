@@ -28,11 +28,11 @@ def main() -> None:
     batched = BatchedAutoencoder([Autoencoder(AEConfig(hidden=p.ae.hidden, latent=k)) for k in sizes])
     batched.to(device)
     recipe = Recipe(p.ae.epochs, p.ae.batch_size, p.ae.lr, p.sweep.seed, p.precision)
-    history = fit(batched, ae_objective, train.images, test.images, recipe, f"sweep ({len(sizes)} sizes)")
+    history = fit(batched, ae_objective, train, test, recipe, f"sweep ({len(sizes)} sizes)")
     batched.eval()
     ae = {
-        split: evaluate(batched, ae_objective, x, p.precision)["loss"].tolist()
-        for split, x in (("train", train.images), ("test", test.images))
+        name: evaluate(batched, ae_objective, split, p.precision)["loss"].tolist()
+        for name, split in (("train", train), ("test", test))
     }
 
     codec, ratio = fit_pca(train.images, max(sizes))

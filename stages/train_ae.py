@@ -26,7 +26,7 @@ def main() -> None:
     seed_everything(seed)
     model = Autoencoder(AEConfig(hidden=p.ae.hidden, latent=p.ae.latent)).to(device)
     recipe = Recipe(p.ae.epochs, p.ae.batch_size, p.ae.lr, seed, p.precision)
-    history = fit(model, ae_objective, data[0].images, data[1].images, recipe, f"train_ae seed {seed}")
+    history = fit(model, ae_objective, *data, recipe, f"train_ae seed {seed}")
     model.eval()
 
     tag = f"seed_{seed}"
@@ -48,8 +48,8 @@ def main() -> None:
             {
                 "seed": seed,
                 "device": device.type,
-                "train_mse": evaluate(model, ae_objective, data[0].images, p.precision)["loss"].item(),
-                "test_mse": evaluate(model, ae_objective, data[1].images, p.precision)["loss"].item(),
+                "train_mse": evaluate(model, ae_objective, data[0], p.precision)["loss"].item(),
+                "test_mse": evaluate(model, ae_objective, data[1], p.precision)["loss"].item(),
                 **separation,
             },
         )

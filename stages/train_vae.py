@@ -26,7 +26,7 @@ def main() -> None:
     seed_everything(v.seed)
     model = VAE(VAEConfig(hidden=v.hidden, latent=v.latent)).to(device)
     recipe = Recipe(v.epochs, v.batch_size, v.lr, v.seed, p.precision)
-    history = fit(model, vae_objective, data[0].images, data[1].images, recipe, "train_vae")
+    history = fit(model, vae_objective, *data, recipe, "train_vae")
     model.eval()
 
     def encode_mean(x):
@@ -35,7 +35,7 @@ def main() -> None:
     def mean_mse(x):
         return mse_per_pixel(predict(lambda b: model.decode(encode_mean(b)), x), x).item()
 
-    test_terms = {f"test_{k}": t.item() for k, t in evaluate(model, vae_objective, data[1].images, p.precision).items()}
+    test_terms = {f"test_{k}": t.item() for k, t in evaluate(model, vae_objective, data[1], p.precision).items()}
     with io.transaction() as out:
         separation = study.latent_outputs(
             out,

@@ -4,14 +4,24 @@ import pytest
 import torch
 
 from stages.lib import io
-from stages.lib.models import VAE, AEConfig, Autoencoder, BatchedAutoencoder, VAEConfig, config_dict
-from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, vae_objective
+from stages.lib.data import Split
+from stages.lib.models import (
+    VAE,
+    AEConfig,
+    Autoencoder,
+    BatchedAutoencoder,
+    ClassifierConfig,
+    DigitClassifier,
+    VAEConfig,
+    config_dict,
+)
+from stages.lib.train import Recipe, ae_objective, classifier_objective, evaluate, fit, seed_everything, vae_objective
 from tests.synthetic import digits
 
 
-def synthetic(n: int, seed: int) -> torch.Tensor:
-    images, _ = digits(n, seed)
-    return torch.from_numpy(images.reshape(n, -1)).float() / 255
+def synthetic(n: int, seed: int) -> Split:
+    images, labels = digits(n, seed)
+    return Split(torch.from_numpy(images.reshape(n, -1)).float() / 255, torch.from_numpy(labels).long())
 
 
 TRAIN, TEST = synthetic(256, 0), synthetic(64, 1)
@@ -67,6 +77,13 @@ def test_batched_sweep_equals_separate_training():
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     # Padded latent units never move: member 0 (latent 2) keeps zeros beyond its size.
     assert batched.w2[0, :, 2:].abs().max() == 0 and batched.w3[0, 2:].abs().max() == 0
+
+
+def test_classifier_learns_the_synthetic_digits():
+    seed_everything(0)
+    model = DigitClassifier(ClassifierConfig())
+    history = fit(model, classifier_objective, TRAIN, TEST, Recipe(3, 32, 1e-3, 0), "classifier")
+    assert history[-1]["test_error"] < 0.1 < history[0]["train_error"]
 
 
 def test_evaluate_gives_one_value_per_member():
