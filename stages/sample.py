@@ -1,33 +1,63 @@
-"""Generate sets of images from the VAE by decoding z ~ N(0, I), one set per seed.
+"""Generate sets of images from the VAE by decoding z ~ N(0, I), one set per seed, and score
+them with the digit classifier; the autoencoder decoded from the same prior is the control.
 
-Reads:  params.yaml (sample), models/vae/.
-Writes: plots/samples/seed_<s>.png for each seed in sample.seeds.
+Reads:  params.yaml (sample), models/vae/, models/ae/seed_<first seed>/, models/classifier/,
+        data/mnist (test images: the reference for the Frechet distance).
+Writes: plots/samples/seed_<s>.png per seed and ae_control.png;
+        metrics/samples.json (per set: confidence, class entropy, Frechet distance).
 """
 
+import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from stages.lib import cli, io, params
-from stages.lib.models import build
+from stages.lib import cli, io, metrics, params, study
 from stages.lib.plots import samples_figure
-from stages.lib.train import setup
+from stages.lib.train import predict, setup
+
+QUALITY = ("confidence", "class_entropy", "frechet")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ae-seed", type=int, required=True, help="the AE run used as the control")
+    ae_seed = parser.parse_args().ae_seed
     p = params.load()
-    setup("cpu")  # a few dozen decodes: not worth a device transfer
-    config, state = io.load_checkpoint(Path("models/vae"))
-    model = build(config)
-    model.load_state_dict(state)
-    model.eval()
-    with io.transaction() as out, torch.no_grad():
+    device = setup("cpu")  # a few thousand decodes: not worth a device transfer
+    vae = study.load_model(Path("models/vae"))
+    ae = study.load_model(Path(f"models/ae/seed_{ae_seed}"))
+    judge = study.load_model(Path("models/classifier"))
+    _, test = study.load_data(device)
+    reference = predict(judge.features, test.images).numpy()
+
+    def generate(decode, latent: int, seed: int) -> np.ndarray:
+        z = torch.randn(p.sample.score_count, latent, generator=torch.Generator().manual_seed(seed))
+        return predict(decode, z).numpy()
+
+    def score(images: np.ndarray) -> dict[str, float]:
+        x = torch.from_numpy(images)
+        probs = predict(lambda b: torch.softmax(judge(b), 1), x).numpy()
+        return metrics.sample_quality(probs, predict(judge.features, x).numpy(), reference)
+
+    sets = {f"vae_seed_{s}": generate(vae.decode, vae.config.latent, s) for s in p.sample.seeds}
+    control = generate(ae.decode, ae.config.latent, p.sample.seeds[0])
+    scores = {name: score(images) for name, images in sets.items()}
+    half = len(reference) // 2
+    with io.transaction() as out:
         folder = out.directory(Path("plots/samples"))
-        for seed in p.sample.seeds:
-            z = torch.randn(p.sample.count, config["latent"], generator=torch.Generator().manual_seed(seed))
-            images = model.decode(z).numpy()
-            fig = samples_figure(images, f"VAE samples, z ~ N(0, I), seed {seed}")
+        for seed, images in zip(p.sample.seeds, sets.values(), strict=True):
+            fig = samples_figure(images[: p.sample.count], f"VAE samples, z ~ N(0, I), seed {seed}")
             (folder / f"seed_{seed}.png").write_bytes(io.png_bytes(fig))
+        fig = samples_figure(control[: p.sample.count], f"Control: AE (seed {ae_seed}) decoded from z ~ N(0, I)")
+        (folder / "ae_control.png").write_bytes(io.png_bytes(fig))
+        out.write_json(Path("metrics/samples.json"), {
+            "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in QUALITY},
+            "vae_sets": scores,
+            "ae_control": score(control),
+            "test_halves_frechet": metrics.frechet_distance(reference[:half], reference[half:]),
+        })  # fmt: skip
 
 
 if __name__ == "__main__":

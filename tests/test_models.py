@@ -5,7 +5,17 @@ from torch.distributions import Normal, kl_divergence
 
 from stages.lib import io
 from stages.lib.losses import bernoulli_nll, gaussian_kl, mse_per_pixel, vae_loss
-from stages.lib.models import VAE, AEConfig, Autoencoder, BatchedAutoencoder, VAEConfig, build, config_dict
+from stages.lib.models import (
+    VAE,
+    AEConfig,
+    Autoencoder,
+    BatchedAutoencoder,
+    ClassifierConfig,
+    DigitClassifier,
+    VAEConfig,
+    build,
+    config_dict,
+)
 
 
 def test_autoencoder_shapes_and_layers():
@@ -24,6 +34,12 @@ def test_vae_shapes_and_named_layers():
     assert recon.shape == (4, 784) and mu.shape == logvar.shape == (4, 3)
     names = [n for n, _ in model.named_children()]
     assert names == ["fc1", "fc21", "fc22", "fc3", "fc4"]
+
+
+def test_classifier_shapes():
+    model = DigitClassifier(ClassifierConfig())
+    x = torch.rand(3, 784)
+    assert model(x).shape == (3, 10) and model.features(x).shape == (3, 128)
 
 
 def test_batched_forward_equals_each_member():

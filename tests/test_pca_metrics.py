@@ -67,3 +67,26 @@ def test_components_for_variance():
     assert metrics.components_for_variance([0.5, 0.3, 0.15, 0.05], 0.9) == 3
     assert metrics.components_for_variance([0.5, 0.3], 0.9) is None
     assert metrics.components_for_variance([0.5, 0.4, 0.1], 0.9) == 2
+
+
+def test_frechet_distance_known_answers():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    shift = np.array([3.0, 0.0, 4.0])
+    assert metrics.frechet_distance(a, a + shift) == pytest.approx(25.0, rel=1e-6)
+    # 1-D: (sigma_a - sigma_b)^2 for equal means.
+    x = rng.normal(size=(20000, 1))
+    x -= x.mean()  # equal means, so only the spread differs
+    assert metrics.frechet_distance(x, 3 * x) == pytest.approx((np.std(x, ddof=1) * 2) ** 2, rel=1e-6)
+
+
+def test_sample_quality_of_confident_even_and_of_collapsed_sets():
+    feats = np.random.default_rng(0).normal(size=(100, 4))
+    even = np.eye(10)[np.arange(100) % 10]
+    good = metrics.sample_quality(even, feats, feats)
+    assert good["confidence"] == 1.0 and good["class_entropy"] == pytest.approx(np.log(10))
+    assert good["frechet"] == pytest.approx(0, abs=1e-9)
+    collapsed = metrics.sample_quality(np.full((100, 10), 0.1) + np.eye(10)[0] * 0.05, feats, feats + 1)
+    assert collapsed["class_entropy"] == 0.0 and collapsed["confidence"] == pytest.approx(0.15)
+    assert collapsed["frechet"] == pytest.approx(4.0)

@@ -48,6 +48,37 @@ def components_for_variance(explained_ratio: Sequence[float], target: float) -> 
     return int(hits[0]) + 1 if len(hits) else None
 
 
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fit to two feature sets (the FID formula,
+    Heusel et al. 2017): ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``.
+
+    ``Tr((S_a S_b)^(1/2))`` is the sum of square roots of the eigenvalues of ``S_a S_b``,
+    which are real and non-negative for covariance matrices (up to rounding).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu = a.mean(0) - b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    eig = np.linalg.eigvals(cov_a @ cov_b).real.clip(min=0)
+    return float(mu @ mu + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(eig).sum())
+
+
+def sample_quality(probs: np.ndarray, features: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How a digit classifier judges a set of generated images.
+
+    ``confidence``: mean top-class probability (are they recognisable?).
+    ``class_entropy``: entropy in nats of the histogram of predicted digits (are all ten
+    produced? ln 10 = 2.303 is perfectly even, 0 is one digit only).
+    ``frechet``: Frechet distance of classifier features to those of real test images.
+    """
+    counts = np.bincount(probs.argmax(1), minlength=10) / len(probs)
+    nonzero = counts[counts > 0]
+    return {
+        "confidence": float(probs.max(1).mean()),
+        "class_entropy": float(0.0 - (nonzero * np.log(nonzero)).sum()),  # 0.0 - x: never -0.0
+        "frechet": frechet_distance(features, reference),
+    }
+
+
 def mean_std(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}

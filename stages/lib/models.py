@@ -150,7 +150,37 @@ class BatchedAutoencoder(nn.Module):
         return model.to(self.w1.device)
 
 
-def config_dict(config: AEConfig | VAEConfig) -> dict[str, int | str]:
+@dataclass(frozen=True)
+class ClassifierConfig:
+    channels1: int = 16
+    channels2: int = 32
+    hidden: int = 128
+
+
+class DigitClassifier(nn.Module):
+    """A small LeNet-style CNN that judges generated digits (its ``hidden`` features feed the
+    Frechet distance): conv5-pool-conv5-pool, a ``hidden``-unit layer, 10 logits."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        c1, c2, h = config.channels1, config.channels2, config.hidden
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.fc1 = nn.Linear(c2 * 7 * 7, h)
+        self.fc2 = nn.Linear(h, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations of (B, 784) images in [0, 1]."""
+        return torch.relu(self.fc1(self.conv(x.view(-1, 1, 28, 28)).flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.features(x))
+
+
+def config_dict(config: AEConfig | VAEConfig | ClassifierConfig) -> dict[str, int | str]:
     return {"kind": type(config).__name__, **asdict(config)}
 
 
@@ -162,4 +192,6 @@ def build(config: dict) -> nn.Module:
         return Autoencoder(AEConfig(**config))
     if kind == "VAEConfig":
         return VAE(VAEConfig(**config))
+    if kind == "ClassifierConfig":
+        return DigitClassifier(ClassifierConfig(**config))
     raise ValueError(f"unknown model kind {kind!r}")

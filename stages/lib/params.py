@@ -70,9 +70,25 @@ class VAEParams:
 
 
 @dataclass(frozen=True)
+class ClassifierParams:
+    epochs: int = _positive()
+    batch_size: int = _positive()
+    lr: float = _gt0()
+    seed: int = field()
+
+
+@dataclass(frozen=True)
 class SampleParams:
     count: int = _positive()
+    score_count: int = field(metadata={"min": 2})
     seeds: tuple[int, ...] = field(metadata={"nonempty": True, "unique": True})
+
+    def __post_init__(self) -> None:
+        if self.count > self.score_count:
+            raise ParamsError(
+                f"sample.count ({self.count}) must be <= sample.score_count ({self.score_count}): "
+                "the figure shows the first images of the scored set"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class Params:
     pca: PCAParams
     sweep: SweepParams
     vae: VAEParams
+    classifier: ClassifierParams
     sample: SampleParams
 
 

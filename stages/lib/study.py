@@ -10,11 +10,20 @@ import torch
 
 from stages.lib import metrics, plots
 from stages.lib.data import Split, load_split
-from stages.lib.io import Outputs
+from stages.lib.io import Outputs, load_checkpoint
+from stages.lib.models import build
 from stages.lib.train import predict
 
 DATA_DIR = Path("data/mnist")
 Codec = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load_model(path: Path) -> torch.nn.Module:
+    """Rebuild a model from its checkpoint directory, in eval mode."""
+    config, state = load_checkpoint(path)
+    model = build(config)
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def load_data(device: torch.device) -> tuple[Split, Split]:

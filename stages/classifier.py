@@ -1,0 +1,35 @@
+"""Train a small CNN digit classifier, the judge of generated samples (stage `sample`).
+
+Reads:  params.yaml (device, classifier), data/mnist.
+Writes: models/classifier/ (config.json + model.safetensors),
+        metrics/classifier.json (test accuracy), plots/classifier/loss.csv.
+"""
+
+from pathlib import Path
+
+from stages.lib import cli, io, params, study
+from stages.lib.models import ClassifierConfig, DigitClassifier, config_dict
+from stages.lib.train import Recipe, classifier_objective, evaluate, fit, seed_everything, setup
+
+
+def main() -> None:
+    p = params.load()
+    c = p.classifier
+    device = setup(p.device)
+    data = study.load_data(device)
+    seed_everything(c.seed)
+    model = DigitClassifier(ClassifierConfig()).to(device)
+    history = fit(model, classifier_objective, *data, Recipe(c.epochs, c.batch_size, c.lr, c.seed), "classifier")
+    test = evaluate(model, classifier_objective, data[1])
+    with io.transaction() as out:
+        out.write_json(Path("metrics/classifier.json"), {
+            "device": device.type,
+            "test_accuracy": 1.0 - test["error"].item(),
+            "test_loss": test["loss"].item(),
+        })  # fmt: skip
+        out.write_csv(Path("plots/classifier/loss.csv"), *study.history_table(history))
+        out.save_checkpoint(Path("models/classifier"), model, config_dict(model.config))
+
+
+if __name__ == "__main__":
+    cli.run(main)
