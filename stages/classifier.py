@@ -19,7 +19,13 @@ def main() -> None:
     data = study.load_data(device)
     seed_everything(c.seed)
     model = DigitClassifier(ClassifierConfig()).to(device)
-    history = fit(model, classifier_objective, *data, Recipe(c.epochs, c.batch_size, c.lr, c.seed), "classifier")
+    history = fit(
+        model,
+        classifier_objective,
+        *data,
+        Recipe(c.epochs, c.batch_size, c.lr, c.seed, lr_decay=c.lr_decay),
+        "classifier",
+    )
     test = evaluate(model, classifier_objective, data[1])
     with io.transaction() as out:
         out.write_json(Path("metrics/classifier.json"), {

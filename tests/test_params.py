@@ -59,6 +59,8 @@ def test_int_is_accepted_where_a_float_is_expected():
         ("sample.count", 0, "sample.count must be >= 1"),
         ("sample.count", 5000, "sample.count (5000) must be <= sample.score_count (2000)"),
         ("classifier.epochs", 0, "classifier.epochs must be >= 1"),
+        ("classifier.lr_decay", 1.5, "classifier.lr_decay must be <= 1.0, got 1.5"),
+        ("classifier.lr_decay", 0, "classifier.lr_decay must be > 0"),
         ("ae.epochs", "20", "ae.epochs must be an integer, got '20'"),
         ("ae.epochs", 2.5, "ae.epochs must be an integer, got 2.5"),
         ("ae.epochs", True, "ae.epochs must be an integer, got True"),

@@ -161,6 +161,9 @@ class DigitClassifier(nn.Module):
     """A small LeNet-style CNN that judges generated digits (its ``hidden`` features feed the
     Frechet distance): conv5-pool-conv5-pool, a ``hidden``-unit layer, 10 logits."""
 
+    # MNIST training-set pixel mean and std: standardised inputs train markedly faster.
+    MEAN, STD = 0.1307, 0.3081
+
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
@@ -174,7 +177,8 @@ class DigitClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations of (B, 784) images in [0, 1]."""
-        return torch.relu(self.fc1(self.conv(x.view(-1, 1, 28, 28)).flatten(1)))
+        x = (x.view(-1, 1, 28, 28) - self.MEAN) / self.STD
+        return torch.relu(self.fc1(self.conv(x).flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.features(x))

@@ -74,6 +74,7 @@ class ClassifierParams:
     epochs: int = _positive()
     batch_size: int = _positive()
     lr: float = _gt0()
+    lr_decay: float = field(metadata={"gt": 0.0, "max": 1.0})
     seed: int = field()
 
 

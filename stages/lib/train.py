@@ -25,7 +25,8 @@ from stages.lib.losses import mse_per_pixel, vae_loss
 from stages.lib.models import VAE
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
-EVAL_BATCH = 2048
+# Inference batch: 256 ran the batched sweep's evaluation 25% faster than 2048 on the CPU.
+EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Recipe:
     lr: float
     seed: int
     precision: str = "fp32"
+    lr_decay: float = 1.0  # learning rate multiplied by this after every epoch; 1 = constant
 
 
 def seed_everything(seed: int) -> None:
@@ -137,6 +139,7 @@ def fit(
     # Fused Adam: one kernel over all parameters instead of a loop of small ops; on 2 CPU
     # cores it cut the step time by 20% (single model) to 45% (batched sweep).
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=recipe.lr_decay)
     order_gen = torch.Generator().manual_seed(recipe.seed)
     device = train.images.device
     history = []
@@ -152,6 +155,7 @@ def fit(
             terms["loss"].sum().backward()
             opt.step()
             means.add(terms, len(yb))
+        schedule.step()
         record: dict[str, float | list[float]] = {"epoch": epoch}
         record |= to_python(means.result(), "train_")
         record |= to_python(evaluate(model, objective, test, recipe.precision), "test_")
