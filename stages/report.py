@@ -63,6 +63,22 @@ def judgements(p: params.Params, ae: dict, pca: dict, sweep_rows: list, vae: dic
     }
 
 
+def agreement(elbows: dict[str, int | None]) -> str:
+    """Whether computed elbows agree with the study's reading (within 2 sizes)."""
+    verdicts = []
+    for method, name in (("ae", "autoencoder"), ("pca", "PCA")):
+        knee, seen = elbows[method], STUDY_ELBOWS[method]
+        if knee is None:
+            verdicts.append(f"no elbow found for the {name}")
+        elif abs(knee - seen) <= 2:
+            verdicts.append(f"the {name} agrees with the study")
+        else:
+            verdicts.append(
+                f"the {name} elbow comes {'earlier' if knee < seen else 'later'} than the study read by eye"
+            )
+    return "; ".join(verdicts)
+
+
 def main() -> None:
     p = params.load()
     seeds = p.ae.seeds
@@ -132,7 +148,7 @@ def main() -> None:
         f"\n{image('plots/pca/latent.png', 'PCA latent')} {image('plots/pca/grid.png', 'PCA grid')}\n",
     ]
 
-    elbow = sweep["elbow"]
+    elbow, variance = sweep["elbow"], sweep["pca_components_for_variance"]
     margin = facts["smallest_pca_minus_ae_margin"]
     md += [
         "\n## Q3. Reconstruction error against latent size\n\n",
@@ -143,9 +159,8 @@ def main() -> None:
         ),
         f"\n*The study: the elbow is near {STUDY_ELBOWS['ae']} for the autoencoder and {STUDY_ELBOWS['pca']} "
         f"for PCA.* Kneedle on the test curves puts it at {num(elbow['ae'])} for the autoencoder and "
-        f"{num(elbow['pca'])} for PCA. PCA needs {num(sweep['pca_components_for_variance']['90'])} components "
-        f"for 90% of the variance and {num(sweep['pca_components_for_variance']['95'])} for 95%, far beyond "
-        "this range.\n",
+        f"{num(elbow['pca'])} for PCA: {agreement(elbow)}. PCA needs {num(variance['90'])} components "
+        f"for 90% of the variance and {num(variance['95'])} for 95%, far beyond this range.\n",
         f"\nThe autoencoder's test MSE is {'below' if facts['ae_below_pca_at_every_size'] else 'not below'} "
         f"PCA's at every size swept; the smallest margin (PCA minus AE) is {num(margin['value'])} at size "
         f"{margin['size']}.\n",

@@ -53,12 +53,15 @@ def setup(device: str) -> torch.device:
     # very slow: epochs slowed from 2.8 s to 5.3 s by epoch 7. Flushing them to zero
     # changed no printed digit of the losses and keeps every epoch at the first one's speed.
     torch.set_flush_denormal(True)
-    torch.use_deterministic_algorithms(True, warn_only=False)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         # cuBLAS needs a fixed workspace to be deterministic.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # Every op used here is deterministic on the CPU, which the tests check byte for byte. On
+    # CUDA a few kernels (the classifier's loss backward) have no deterministic variant:
+    # there a warning beats refusing to run.
+    torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
     return torch.device(device)
 
 
