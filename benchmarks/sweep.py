@@ -1,16 +1,20 @@
 """Sweep: every latent size as one batched model vs one training per size, same run.
 
-python -m benchmarks.sweep [--device auto] [--epochs 1] [--sizes 2..20]
+With --bf16, also trains the batched model under bf16 autocast from the same initial weights
+and batch order, and reports its speed and how far its test errors are from fp32's.
+
+    python -m benchmarks.sweep [--device auto] [--epochs 1] [--bf16] [--no-separate]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 
 from benchmarks.common import require_data, timed
 from stages.lib.data import load_split
 from stages.lib.models import AEConfig, Autoencoder, BatchedAutoencoder
-from stages.lib.train import Recipe, ae_objective, fit, seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
 
 
 def main() -> None:
@@ -19,27 +23,49 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--first", type=int, default=2)
     parser.add_argument("--last", type=int, default=20)
+    parser.add_argument("--bf16", action="store_true", help="also train the batched model in bf16")
+    parser.add_argument("--no-separate", action="store_true", help="skip the one-model-per-size baseline")
     args = parser.parse_args()
     data_dir = require_data()
     device = setup(args.device)
     train, test = load_split(data_dir, "train", device), load_split(data_dir, "test", device)
     sizes = range(args.first, args.last + 1)
-    recipe = Recipe(args.epochs, 128, 1e-3, 0)
+    n, e = len(sizes), args.epochs
 
     seed_everything(0)
     models = [Autoencoder(AEConfig(latent=k)).to(device) for k in sizes]
     batched = BatchedAutoencoder(models).to(device)
-    together = timed(lambda: fit(batched, ae_objective, train, test, recipe, "batched"), device)
-    apart = sum(
-        timed(lambda m=m: fit(m, ae_objective, train, test, recipe, f"latent {m.config.latent}"), device)
-        for m in models
-    )
-    n, e = len(sizes), args.epochs
+    bf16 = copy.deepcopy(batched)
+    rows = [
+        (
+            "one batched model, fp32",
+            timed(lambda: fit(batched, ae_objective, train, test, Recipe(e, 128, 1e-3, 0), "fp32"), device),
+        )
+    ]
+    if not args.no_separate:
+        apart = sum(
+            timed(
+                lambda m=m: fit(m, ae_objective, train, test, Recipe(e, 128, 1e-3, 0), f"latent {m.config.latent}"),
+                device,
+            )
+            for m in models
+        )
+        rows.insert(0, (f"{n} separate trainings, fp32", apart))
+    if args.bf16:
+        recipe = Recipe(e, 128, 1e-3, 0, "bf16")
+        rows.append(
+            ("one batched model, bf16", timed(lambda: fit(bf16, ae_objective, train, test, recipe, "bf16"), device))
+        )
+
     print(f"\ndevice {device}, {n} sizes, {e} epoch(s)")
     print("| sweep | wall s | s per model-epoch |\n|---|---|---|")
-    print(f"| {n} separate trainings | {apart:.1f} | {apart / n / e:.2f} |")
-    print(f"| one batched model | {together:.1f} | {together / n / e:.2f} |")
-    print(f"speed-up {apart / together:.2f}x")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.1f} | {seconds / n / e:.2f} |")
+    if args.bf16:
+        fp32_err = evaluate(batched, ae_objective, test)["loss"]
+        bf16_err = evaluate(bf16, ae_objective, test)["loss"]
+        rel = ((bf16_err - fp32_err).abs() / fp32_err).max().item()
+        print(f"bf16 vs fp32 test MSE: largest relative difference over the sizes {100 * rel:.2f}%")
 
 
 if __name__ == "__main__":
