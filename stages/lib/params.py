@@ -7,7 +7,6 @@ typo in ``dvc exp run -S`` is caught by the first stage that starts.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,8 +189,6 @@ def _convert(value: Any, tp: Any, meta: dict[str, Any], key: str) -> Any:
         if meta.get("sorted") and items != sorted(items):
             raise ParamsError(f"{key} must be sorted ascending, got {items}")
         return tuple(items)
-    if isinstance(tp, types.UnionType):
-        raise TypeError(f"unsupported annotation for {key}: {tp}")
     value = _check_scalar(value, tp, key)
     _check_range(value, meta, key)
     return value
