@@ -8,19 +8,14 @@ Writes: metrics/pca.json (train/test MSE per pixel, explained variance, latent s
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
-from stages.lib.losses import mse_per_pixel
 from stages.lib.pca import fit_pca
-from stages.lib.train import predict, setup
+from stages.lib.train import setup
 
 
 def main() -> None:
     p = params.load()
     data = study.load_data(setup("cpu"))  # scikit-learn works on the CPU
     codec, ratio = fit_pca(data[0].images, p.pca.components)
-
-    def mse(split: int) -> float:
-        x = data[split].images
-        return mse_per_pixel(predict(codec.reconstruct, x), x).item()
 
     with io.transaction() as out:
         separation = study.latent_outputs(
@@ -38,8 +33,8 @@ def main() -> None:
             Path("metrics/pca.json"),
             {
                 "components": p.pca.components,
-                "train_mse": mse(0),
-                "test_mse": mse(1),
+                "train_mse": study.reconstruction_mse(codec.reconstruct, data[0].images),
+                "test_mse": study.reconstruction_mse(codec.reconstruct, data[1].images),
                 "explained_variance_ratio": [float(r) for r in ratio[: p.pca.components]],
                 "explained_variance_total": float(ratio[: p.pca.components].sum()),
                 **separation,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.lib import cli, io, params, study
-from stages.lib.metrics import mean_std
+from stages.lib.metrics import SAMPLE_QUALITY, mean_std
 from stages.lib.plots import side_by_side_figure
 from stages.lib.report import compare, image, num, table
 from stages.lib.train import setup
@@ -51,10 +51,11 @@ def judgements(p: params.Params, ae: dict, pca: dict, sweep_rows: list, vae: dic
     margins = [(r["pca_test"] - r["ae_test"], int(r["latent"])) for r in sweep_rows]
     smallest = min(margins)
     ae_std = float(np.mean([np.mean(ae[s]["code_std"]) for s in seeds]))
+    runs = {k: mean_std([ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")}
     return {
-        "ae_runs": {k: mean_std([ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")},
+        "ae_runs": runs,
         "best_separating_seed": max(seeds, key=lambda s: ae[s]["silhouette"]),
-        "ae_over_pca_test_mse_2d": float(np.mean([ae[s]["test_mse"] for s in seeds]) / pca["test_mse"]),
+        "ae_over_pca_test_mse_2d": runs["test_mse"]["mean"] / pca["test_mse"],
         "ae_below_pca_at_every_size": all(m > 0 for m, _ in margins),
         "smallest_pca_minus_ae_margin": {"size": smallest[1], "value": smallest[0]},
         "vae_over_ae_code_std": float(np.mean(vae["code_std"])) / ae_std,
@@ -192,12 +193,9 @@ def main() -> None:
         f"z ~ N(0, I) with the autoencoder of seed {seeds[0]}.\n\n",
         table(
             ["set", "confidence", "class entropy", "Frechet distance"],
-            [
-                [name, *(s[k] for k in ("confidence", "class_entropy", "frechet"))]
-                for name, s in samples["vae_sets"].items()
-            ]
-            + [["VAE, mean of sets", *(samples["vae"][k] for k in ("confidence", "class_entropy", "frechet"))]]
-            + [[f"control: AE seed {seeds[0]}", *(control[k] for k in ("confidence", "class_entropy", "frechet"))]],
+            [[name, *(s[k] for k in SAMPLE_QUALITY)] for name, s in samples["vae_sets"].items()]
+            + [["VAE, mean of sets", *(samples["vae"][k] for k in SAMPLE_QUALITY)]]
+            + [[f"control: AE seed {seeds[0]}", *(control[k] for k in SAMPLE_QUALITY)]],
         ),
         "\n"
         + compare(samples["vae"]["frechet"], control["frechet"], "the VAE", "the AE control", "Frechet distance")

@@ -17,8 +17,6 @@ from stages.lib import cli, io, metrics, params, study
 from stages.lib.plots import samples_figure
 from stages.lib.train import predict, setup
 
-QUALITY = ("confidence", "class_entropy", "frechet")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,9 +35,9 @@ def main() -> None:
         return predict(decode, z).numpy()
 
     def score(images: np.ndarray) -> dict[str, float]:
-        x = torch.from_numpy(images)
-        probs = predict(lambda b: torch.softmax(judge(b), 1), x).numpy()
-        return metrics.sample_quality(probs, predict(judge.features, x).numpy(), reference)
+        features = predict(judge.features, torch.from_numpy(images))
+        probs = torch.softmax(predict(judge.head, features), 1)
+        return metrics.sample_quality(probs.numpy(), features.numpy(), reference)
 
     sets = {f"vae_seed_{s}": generate(vae.decode, vae.config.latent, s) for s in p.sample.seeds}
     control = generate(ae.decode, ae.config.latent, p.sample.seeds[0])
@@ -53,7 +51,7 @@ def main() -> None:
         fig = samples_figure(control[: p.sample.count], f"Control: AE (seed {ae_seed}) decoded from z ~ N(0, I)")
         (folder / "ae_control.png").write_bytes(io.png_bytes(fig))
         out.write_json(Path("metrics/samples.json"), {
-            "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in QUALITY},
+            "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in metrics.SAMPLE_QUALITY},
             "vae_sets": scores,
             "ae_control": score(control),
             "test_halves_frechet": metrics.frechet_distance(reference[:half], reference[half:]),

@@ -12,10 +12,9 @@ Writes: models/sweep/latent_<k>/ (one checkpoint per size), metrics/sweep.json (
 from pathlib import Path
 
 from stages.lib import cli, io, metrics, params, plots, study
-from stages.lib.losses import mse_per_pixel
 from stages.lib.models import AEConfig, Autoencoder, BatchedAutoencoder, config_dict
 from stages.lib.pca import fit_pca
-from stages.lib.train import Recipe, ae_objective, evaluate, fit, predict, seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
 
     codec, ratio = fit_pca(train.images, max(sizes))
     pca = {
-        split: [mse_per_pixel(predict(codec.truncate(k).reconstruct, x), x).item() for k in sizes]
+        split: [study.reconstruction_mse(codec.truncate(k).reconstruct, x) for k in sizes]
         for split, x in (("train", train.images), ("test", test.images))
     }
 

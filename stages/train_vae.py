@@ -12,9 +12,8 @@ Writes: models/vae/ (config.json + model.safetensors), metrics/vae.json (test lo
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
-from stages.lib.losses import mse_per_pixel
 from stages.lib.models import VAE, VAEConfig, config_dict
-from stages.lib.train import Recipe, evaluate, fit, predict, seed_everything, setup, vae_objective
+from stages.lib.train import Recipe, evaluate, fit, seed_everything, setup, vae_objective
 
 
 def main() -> None:
@@ -33,7 +32,7 @@ def main() -> None:
         return model.encode(x)[0]
 
     def mean_mse(x):
-        return mse_per_pixel(predict(lambda b: model.decode(encode_mean(b)), x), x).item()
+        return study.reconstruction_mse(lambda b: model.decode(encode_mean(b)), x)
 
     test_terms = {f"test_{k}": t.item() for k, t in evaluate(model, vae_objective, data[1], p.precision).items()}
     with io.transaction() as out:

@@ -62,6 +62,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(mu @ mu + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(eig).sum())
 
 
+SAMPLE_QUALITY = ("confidence", "class_entropy", "frechet")
+
+
 def sample_quality(probs: np.ndarray, features: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """How a digit classifier judges a set of generated images.
 

@@ -180,8 +180,12 @@ class DigitClassifier(nn.Module):
         x = (x.view(-1, 1, 28, 28) - self.MEAN) / self.STD
         return torch.relu(self.fc1(self.conv(x).flatten(1)))
 
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`features`, so one pass serves both."""
+        return self.fc2(features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.features(x))
+        return self.head(self.features(x))
 
 
 def config_dict(config: AEConfig | VAEConfig | ClassifierConfig) -> dict[str, int | str]:

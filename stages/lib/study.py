@@ -11,6 +11,7 @@ import torch
 from stages.lib import metrics, plots
 from stages.lib.data import Split, load_split
 from stages.lib.io import Outputs, load_checkpoint
+from stages.lib.losses import mse_per_pixel
 from stages.lib.models import build
 from stages.lib.train import predict
 
@@ -35,6 +36,11 @@ def grid_images(decode: Codec, latent: int, limit: float, size: int, device: tor
     z = np.zeros((size * size, latent), dtype=np.float32)
     z[:, :2] = plots.latent_grid(limit, size)
     return predict(decode, torch.from_numpy(z).to(device)).float().cpu().numpy()
+
+
+def reconstruction_mse(reconstruct: Codec, x: torch.Tensor) -> float:
+    """MSE per pixel of ``reconstruct(x)`` against ``x``, in inference batches."""
+    return mse_per_pixel(predict(reconstruct, x), x).item()
 
 
 def codes(encode: Codec, split: Split) -> np.ndarray:
