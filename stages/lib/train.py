@@ -7,6 +7,7 @@ waits for the device once per epoch, not once per step.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import sys
@@ -53,6 +54,7 @@ def setup(device: str) -> torch.device:
     # very slow: epochs slowed from 2.8 s to 5.3 s by epoch 7. Flushing them to zero
     # changed no printed digit of the losses and keeps every epoch at the first one's speed.
     torch.set_flush_denormal(True)
+    _reuse_freed_memory()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
@@ -62,7 +64,33 @@ def setup(device: str) -> torch.device:
     # CUDA a few kernels (the classifier's loss backward) have no deterministic variant:
     # there a warning beats refusing to run.
     torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
+    # Deterministic mode also fills every new tensor with NaN, a guard against reading
+    # uninitialised memory that no op here does; they took 17% of a profiled bf16 step.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     return torch.device(device)
+
+
+def _reuse_freed_memory() -> None:
+    """Keep freed activation buffers in the process instead of handing them back to the OS.
+
+    By default glibc returns large freed blocks to the OS (unmapping them, or trimming the
+    heap), so the batched sweep's activations and gradients page-faulted in afresh: about
+    1,600 faults per step in steady state. Fixed mmap and trim thresholds let the heap
+    reuse those blocks: about 200 faults per step, and 74 instead of 96 ms per step in one
+    paired run. Peak memory stays the same (one model's steps barely fault either way).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, for one): leave the allocator alone
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    # 32 MiB, the ceiling mallopt(3) documents for 64-bit; the sweep's largest per-step
+    # tensor, the first layer's weight gradient, is 30.5 MB.
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
