@@ -28,18 +28,29 @@ def ae_flops_per_epoch(n: int, hidden: int = 512, latent: int = 2, d: int = 784)
 
 
 def gemm_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 30) -> float:
-    """Best GFLOP/s of the GEMM shapes the model runs at batch 128."""
+    """Best GFLOP/s over the GEMMs one training step runs at batch 128, in the layouts autograd
+    uses (forward ``x @ W.T``, input gradient ``g @ W``, weight gradient ``g.T @ x``), and a
+    1024 cube; each timed three times."""
+
+    def shapes():
+        x, w, g = (torch.randn(*s, device=device, dtype=dtype) for s in ((128, 784), (512, 784), (128, 512)))
+        yield lambda: x @ w.T, 128 * 784 * 512
+        yield lambda: g @ w, 128 * 512 * 784
+        yield lambda: g.T @ x, 512 * 128 * 784
+        cube = torch.randn(1024, 1024, device=device, dtype=dtype)
+        yield lambda: cube @ cube, 1024**3
+
     best = 0.0
-    for m, k, n in ((128, 784, 512), (128, 512, 784), (784, 128, 512), (1024, 1024, 1024)):
-        a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
+    for gemm, macs in shapes():
         for _ in range(3):
-            a @ b
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        sync(device)
-        best = max(best, 2 * m * k * n * repeats / (time.perf_counter() - start) / 1e9)
+            gemm()
+        for _ in range(3):
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                gemm()
+            sync(device)
+            best = max(best, 2 * macs * repeats / (time.perf_counter() - start) / 1e9)
     return best
 
 
