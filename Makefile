@@ -29,6 +29,7 @@ test: lint
 
 bench: install
 	$(BIN)/python -m benchmarks.epoch
+	$(BIN)/python -m benchmarks.step
 	$(BIN)/python -m benchmarks.sweep
 	$(BIN)/python -m benchmarks.study
 
