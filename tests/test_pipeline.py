@@ -138,6 +138,8 @@ def test_metrics_and_plots_commands_work(pipeline):
     (workspace,) = metrics.values()  # keyed "" (the workspace) by dvc 3
     files = workspace["data"]
     assert {"metrics/pca.json", "metrics/sweep.json", "metrics/vae.json", "metrics/ae/seed_1.json"} <= set(files)
+    # Curves declared as metrics would turn `dvc metrics diff` into whole CSV files per cell.
+    assert all(f.startswith("metrics/") and f.endswith(".json") for f in files), sorted(files)
     shown = subprocess.run(
         [sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=repo, env=env, capture_output=True, text=True
     )
