@@ -2,7 +2,8 @@
 
 The data set lives on the device as one tensor; each epoch draws a permutation from a
 generator seeded by the run's seed, and losses are accumulated on the device so the host
-waits for the device once per epoch, not once per step.
+waits for the device once per epoch, not once per step. On CUDA each full-size step is
+replayed from a captured CUDA graph (:class:`_GraphedStep`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Recipe:
     seed: int
     precision: str = "fp32"
     lr_decay: float = 1.0  # learning rate multiplied by this after every epoch; 1 = constant
+    cuda_graphs: bool = True  # on CUDA, replay steps from a CUDA graph; same kernels, same results
 
 
 def seed_everything(seed: int) -> None:
@@ -62,8 +64,10 @@ def setup(device: str) -> torch.device:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     # Every op used here is deterministic on the CPU, which the tests check byte for byte. On
     # CUDA a few kernels (the classifier's loss backward) have no deterministic variant:
-    # there a warning beats refusing to run.
-    torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
+    # there a warning beats refusing to run. This is use_deterministic_algorithms(True,
+    # warn_only=...) without its import of torch._inductor, which we never use: it took
+    # 1.7 s of the start of stages that build no optimiser (sample, report) on 2 cores.
+    torch.set_deterministic_debug_mode("warn" if device.startswith("cuda") else "error")
     # Deterministic mode also fills every new tensor with NaN, a guard against reading
     # uninitialised memory that no op here does; they took 17% of a profiled bf16 step.
     torch.utils.deterministic.fill_uninitialized_memory = False
@@ -94,7 +98,9 @@ def _reuse_freed_memory() -> None:
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    # Each weight is cast once per forward, so autocast's cast cache saves nothing here, and
+    # CUDA graph capture requires it off.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
 
 
 def ae_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -119,20 +125,29 @@ def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iter
         yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
 
 
-class _Means:
-    """Running, sample-weighted means of loss terms, kept on the device (no host sync)."""
+class _Sums:
+    """Sample-weighted sums of loss terms, kept on the device (no host sync).
+
+    Updated in place, so that the steps a CUDA graph replays add to the same tensors.
+    """
 
     def __init__(self) -> None:
         self.totals: dict[str, torch.Tensor] = {}
-        self.count = 0
 
     def add(self, terms: dict[str, torch.Tensor], n: int) -> None:
         for k, v in terms.items():
-            self.totals[k] = self.totals.get(k, 0) + v.detach() * n
-        self.count += n
+            v = v.detach() * n
+            if k in self.totals:
+                self.totals[k] += v
+            else:
+                self.totals[k] = v
 
-    def result(self) -> dict[str, torch.Tensor]:
-        return {k: v / self.count for k, v in self.totals.items()}
+    def means(self, count: int) -> dict[str, torch.Tensor]:
+        """The means over ``count`` samples; the sums start again from zero."""
+        means = {k: v / count for k, v in self.totals.items()}
+        for v in self.totals.values():
+            v.zero_()
+        return means
 
 
 @torch.no_grad()
@@ -140,12 +155,74 @@ def evaluate(model: nn.Module, objective: Objective, data: Split, precision: str
     """Mean of each loss term over a split (values stay on the device)."""
     was_training = model.training
     model.eval()
-    means = _Means()
+    sums = _Sums()
     with autocast(data.images.device, precision):
         for idx in _batches(len(data), EVAL_BATCH):
-            means.add(objective(model, data.images[idx], data.labels[idx]), len(data.labels[idx]))
+            sums.add(objective(model, data.images[idx], data.labels[idx]), len(data.labels[idx]))
     model.train(was_training)
-    return means.result()
+    return sums.means(len(data))
+
+
+class _Step:
+    """One training step on the batch at ``idx``: forward, backward, Adam; the batch's loss
+    terms are added to :attr:`sums`."""
+
+    def __init__(
+        self, model: nn.Module, objective: Objective, opt: torch.optim.Optimizer, train: Split, precision: str
+    ) -> None:
+        self.model, self.objective, self.opt, self.train, self.precision = model, objective, opt, train, precision
+        self.sums = _Sums()
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        xb, yb = self.train.images[idx], self.train.labels[idx]
+        with autocast(xb.device, self.precision):
+            terms = self.objective(self.model, xb, yb)
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].sum().backward()
+        self.opt.step()
+        self.sums.add(terms, len(idx))
+
+
+class _GraphedStep(_Step):
+    """A :class:`_Step` that replays full-size batches from a captured CUDA graph.
+
+    An eager step launches a few dozen small kernels, each behind Python, autograd and
+    launch overhead that at batch 128 outlasts the kernel itself. Captured once, the
+    step (gather, forward, backward, fused Adam, loss sums) replays as one launch, with
+    the same kernels and arguments, so the results do not change. As capture requires,
+    the first steps run eagerly on a side stream (cuBLAS handles and Adam's state are made
+    there); a smaller last batch runs eagerly, and a new learning rate is captured anew.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, *args, batch_size: int) -> None:
+        super().__init__(*args)
+        self.batch_size = batch_size
+        self.idx = torch.empty(batch_size, dtype=torch.long, device=self.train.images.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph_lr: float | None = None
+        self.warmed_up = 0
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        if len(idx) != self.batch_size:
+            super().__call__(idx)
+            return
+        if self.warmed_up < self.WARMUP_STEPS:
+            self.warmed_up += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                super().__call__(idx)
+            torch.cuda.current_stream().wait_stream(side)
+            return
+        lr = self.opt.param_groups[0]["lr"]
+        self.idx.copy_(idx)
+        if self.graph is None or lr != self.graph_lr:
+            self.graph, self.graph_lr = torch.cuda.CUDAGraph(), lr
+            with torch.cuda.graph(self.graph):
+                super().__call__(self.idx)
+        self.graph.replay()
 
 
 @torch.no_grad()
@@ -167,28 +244,24 @@ def fit(
     value per member of a batched model, whose gradients are independent).
     """
     model.train()
+    device = train.images.device
+    graphs = recipe.cuda_graphs and device.type == "cuda"
     # Fused Adam: one kernel over all parameters instead of a loop of small ops; on 2 CPU
     # cores it cut the step time by 20% (single model) to 45% (batched sweep).
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True, capturable=graphs)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=recipe.lr_decay)
+    args = (model, objective, opt, train, recipe.precision)
+    step = _GraphedStep(*args, batch_size=recipe.batch_size) if graphs else _Step(*args)
     order_gen = torch.Generator().manual_seed(recipe.seed)
-    device = train.images.device
     history = []
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(len(train), generator=order_gen).to(device)
-        means = _Means()
         for idx in _batches(len(train), recipe.batch_size, order):
-            xb, yb = train.images[idx], train.labels[idx]
-            with autocast(device, recipe.precision):
-                terms = objective(model, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].sum().backward()
-            opt.step()
-            means.add(terms, len(yb))
+            step(idx)
         schedule.step()
         record: dict[str, float | list[float]] = {"epoch": epoch}
-        record |= to_python(means.result(), "train_")
+        record |= to_python(step.sums.means(len(train)), "train_")
         record |= to_python(evaluate(model, objective, test, recipe.precision), "test_")
         history.append(record)
         seconds = time.perf_counter() - start
