@@ -3,7 +3,8 @@
 The study-style loop is the usual tutorial code: torchvision ``MNIST`` with a per-image
 ``ToTensor`` transform, a shuffling ``DataLoader`` at batch 128, ``Adam``, and ``loss.item()``
 every step. The project's loop is ``stages.lib.train.fit`` (data resident as one tensor,
-fused Adam, one host sync per epoch); its time includes its per-epoch test evaluation.
+fused Adam, one host sync per epoch, CUDA graphs on a GPU); its time includes its per-epoch
+test evaluation. On a GPU the trainer also runs without CUDA graphs, to show what they save.
 
 Every loop first runs one warm-up epoch; then each of ``--rounds`` rounds measures the GEMM
 peak and one epoch of every loop, interleaved, so that a change in the shared machine's load
@@ -56,10 +57,12 @@ def study_style_epoch(raw_dir: Path, root: Path, device: torch.device) -> Callab
     return epoch
 
 
-def trainer_epoch(train: Split, test: Split, precision: str, device: torch.device) -> Callable[[], None]:
+def trainer_epoch(
+    train: Split, test: Split, precision: str, device: torch.device, graphs: bool = True
+) -> Callable[[], None]:
     """One epoch of the project's trainer on a model that stays warm between calls."""
     model = Autoencoder(AEConfig()).to(device)
-    recipe = Recipe(1, 128, 1e-3, 0, precision)
+    recipe = Recipe(1, 128, 1e-3, 0, precision, cuda_graphs=graphs)
 
     def epoch() -> None:
         fit(model, ae_objective, train, test, recipe, f"bench {precision}")
@@ -86,6 +89,8 @@ def main() -> None:
             "project trainer, fp32": trainer_epoch(train, test, "fp32", device),
             "project trainer, bf16": trainer_epoch(train, test, "bf16", device),
         }
+        if device.type == "cuda":  # what replaying CUDA graphs saves
+            loops["project trainer, fp32, no CUDA graphs"] = trainer_epoch(train, test, "fp32", device, graphs=False)
         for run in loops.values():
             run()
         seconds: dict[str, list[float]] = {label: [] for label in loops}

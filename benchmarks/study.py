@@ -2,7 +2,9 @@
 
 Clones the committed HEAD into a scratch folder, wraps each stage command with
 benchmarks.timed, runs `dvc repro` (with any `-S key=value` overrides applied to params.yaml
-first), then times a no-op `dvc repro`.
+first), then times a no-op `dvc repro`. Where there is no git history to clone (a lent GPU
+machine gets the working tree alone), it copies the working tree less every output and cache,
+and runs DVC without git.
 
     MNIST_MIRROR=../shared/mnist python -m benchmarks.study [-S ae.epochs=2 ...]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,28 @@ def set_param(params: dict, assignment: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
+# Never copied: outputs, caches and local environments (DVC must rebuild every output).
+SKIP_NAMES = {".git", ".venv", ".whl", ".mnist", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+SKIP_PATHS = {"data/mnist", "models", ".dvc/cache", ".dvc/tmp", "plots/samples"}
+
+
+def scratch_copy(root: Path, repo: Path) -> bool:
+    """Clone HEAD into ``repo``, or copy the working tree where there is no history to clone.
+
+    Returns whether DVC must run without git.
+    """
+    if shutil.which("git") and (root / ".git").exists():
+        subprocess.run(["git", "clone", "-q", str(root), str(repo)], check=True)
+        return False
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        rel = Path(folder).relative_to(root)
+        return {n for n in names if n in SKIP_NAMES or n.endswith(".png") or (rel / n).as_posix() in SKIP_PATHS}
+
+    shutil.copytree(root, repo, ignore=skip)
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -37,7 +62,7 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     scratch = Path(tempfile.mkdtemp(prefix="study-bench-"))
     repo = scratch / "repo"
-    subprocess.run(["git", "clone", "-q", str(root), str(repo)], check=True)
+    no_scm = scratch_copy(root, repo)
     dvc_yaml = repo / "dvc.yaml"
     dvc_yaml.write_text(
         dvc_yaml.read_text().replace("cmd: python -m stages.", "cmd: python -m benchmarks.timed python -m stages.")
@@ -54,6 +79,8 @@ def main() -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     dvc = [sys.executable, "-m", "dvc", "repro"]
+    if no_scm:
+        subprocess.run([sys.executable, "-m", "dvc", "config", "core.no_scm", "true"], cwd=repo, env=env, check=True)
 
     start = time.perf_counter()
     subprocess.run(dvc, cwd=repo, env=env, check=True)
