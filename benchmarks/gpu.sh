@@ -27,9 +27,9 @@ step install 120 $py -m pip install --no-index --find-links .whl "dvc==$(sed -n 
 step download 60 $py -m stages.download
 # Correctness first: a replayed CUDA graph must give the eager result bit for bit.
 step tests 120 $py -m pytest -q -p no:cacheprovider tests/test_train.py
-step study 300 $py -m benchmarks.study
-step epoch 150 $py -m benchmarks.epoch --device cuda --rounds 3
-step sweep 120 $py -m benchmarks.sweep --device cuda --epochs 2 --bf16
+step study 200 $py -m benchmarks.study
+step epoch 120 $py -m benchmarks.epoch --device cuda --rounds 3
+step sweep 90 $py -m benchmarks.sweep --device cuda --epochs 2 --bf16
 
 cat "$out/env.log"
 tail -n 3 "$out/install.log"
