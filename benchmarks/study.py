@@ -2,9 +2,9 @@
 
 Clones the committed HEAD into a scratch folder, wraps each stage command with
 benchmarks.timed, runs `dvc repro` (with any `-S key=value` overrides applied to params.yaml
-first), then times a no-op `dvc repro`. Where there is no git history to clone (a lent GPU
-machine gets the working tree alone), it copies the working tree less every output and cache,
-and runs DVC without git.
+first), then times a no-op `dvc repro`. With --copy, or where there is no git history to
+clone, it copies the working tree less every output and cache instead, and runs DVC without
+git: a lent GPU machine gets the working tree, but its git history need not match it.
 
     MNIST_MIRROR=../shared/mnist python -m benchmarks.study [-S ae.epochs=2 ...]
 """
@@ -38,12 +38,12 @@ SKIP_NAMES = {".git", ".venv", ".whl", ".mnist", "__pycache__", ".pytest_cache",
 SKIP_PATHS = {"data/mnist", "models", ".dvc/cache", ".dvc/tmp", "plots/samples"}
 
 
-def scratch_copy(root: Path, repo: Path) -> bool:
-    """Clone HEAD into ``repo``, or copy the working tree where there is no history to clone.
+def scratch_copy(root: Path, repo: Path, copy: bool) -> bool:
+    """Clone HEAD into ``repo``, or copy the working tree (``copy``, or no history to clone).
 
     Returns whether DVC must run without git.
     """
-    if shutil.which("git") and (root / ".git").exists():
+    if not copy and shutil.which("git") and (root / ".git").exists():
         subprocess.run(["git", "clone", "-q", str(root), str(repo)], check=True)
         return False
 
@@ -58,11 +58,13 @@ def scratch_copy(root: Path, repo: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--copy", action="store_true", help="copy the working tree instead of cloning HEAD")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
     scratch = Path(tempfile.mkdtemp(prefix="study-bench-"))
     repo = scratch / "repo"
-    no_scm = scratch_copy(root, repo)
+    no_scm = scratch_copy(root, repo, args.copy)
+    print(f"study from {'a copy of the working tree' if no_scm else 'a clone of HEAD'}: {repo}", flush=True)
     dvc_yaml = repo / "dvc.yaml"
     dvc_yaml.write_text(
         dvc_yaml.read_text().replace("cmd: python -m stages.", "cmd: python -m benchmarks.timed python -m stages.")
