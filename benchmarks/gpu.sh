@@ -22,7 +22,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $out/NAM
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
   nproc
   $py -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())"
-  command -v git || echo "no git: benchmarks.study copies the tree and runs DVC without git"
+  command -v git || echo "no git (benchmarks.study --copy needs none)"
 } >"$out/env.log" 2>&1
 step install 120 $py -m pip install --no-index --find-links .whl "dvc==$(sed -n 's/^dvc==//p' requirements.txt)" \
   "kneed==$(sed -n 's/^kneed==//p' requirements.txt)"
