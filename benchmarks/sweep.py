@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import replace
+
+from torch import nn
 
 from benchmarks.common import require_data, timed
 from stages.lib.data import load_split
@@ -35,39 +38,25 @@ def main() -> None:
     seed_everything(0)
     models = [Autoencoder(AEConfig(latent=k)).to(device) for k in sizes]
     batched = BatchedAutoencoder(models).to(device)
-    bf16 = copy.deepcopy(batched)
+    initial = copy.deepcopy(batched)  # every batched run starts from these weights
+    fp32 = Recipe(e, 128, 1e-3, 0)
+
+    def timed_fit(model: nn.Module, recipe: Recipe, name: str) -> float:
+        return timed(lambda: fit(model, ae_objective, train, test, recipe, name), device)
+
     # Untimed: the first fit in a process pays one-off start-up (on a GPU: context, cuBLAS,
     # kernel loading).
-    fit(copy.deepcopy(batched), ae_objective, train, test, Recipe(1, 128, 1e-3, 0), "warm-up")
-    rows = [
-        (
-            "one batched model, fp32",
-            timed(lambda: fit(batched, ae_objective, train, test, Recipe(e, 128, 1e-3, 0), "fp32"), device),
-        )
-    ]
+    fit(copy.deepcopy(initial), ae_objective, train, test, replace(fp32, epochs=1), "warm-up")
+    rows = [("one batched model, fp32", timed_fit(batched, fp32, "fp32"))]
     if device.type == "cuda":  # what replaying CUDA graphs saves
-        eager = copy.deepcopy(bf16)  # bf16 is still the untrained copy
-        recipe = Recipe(e, 128, 1e-3, 0, cuda_graphs=False)
-        rows.append(
-            (
-                "one batched model, fp32, no CUDA graphs",
-                timed(lambda: fit(eager, ae_objective, train, test, recipe, "eager"), device),
-            )
-        )
+        eager = replace(fp32, cuda_graphs=False)
+        rows.append(("one batched model, fp32, no CUDA graphs", timed_fit(copy.deepcopy(initial), eager, "eager")))
     if not args.no_separate:
-        apart = sum(
-            timed(
-                lambda m=m: fit(m, ae_objective, train, test, Recipe(e, 128, 1e-3, 0), f"latent {m.config.latent}"),
-                device,
-            )
-            for m in models
-        )
+        apart = sum(timed_fit(m, fp32, f"latent {m.config.latent}") for m in models)
         rows.insert(0, (f"{n} separate trainings, fp32", apart))
     if args.bf16:
-        recipe = Recipe(e, 128, 1e-3, 0, "bf16")
-        rows.append(
-            ("one batched model, bf16", timed(lambda: fit(bf16, ae_objective, train, test, recipe, "bf16"), device))
-        )
+        bf16 = copy.deepcopy(initial)
+        rows.append(("one batched model, bf16", timed_fit(bf16, replace(fp32, precision="bf16"), "bf16")))
 
     print(f"\ndevice {device}, {n} sizes, {e} epoch(s)")
     print("| sweep | wall s | s per model-epoch |\n|---|---|---|")

@@ -15,7 +15,16 @@ from stages.lib.models import (
     VAEConfig,
     config_dict,
 )
-from stages.lib.train import Recipe, ae_objective, classifier_objective, evaluate, fit, seed_everything, vae_objective
+from stages.lib.train import (
+    Recipe,
+    ae_objective,
+    classifier_objective,
+    evaluate,
+    fit,
+    seed_everything,
+    setup,
+    vae_objective,
+)
 from tests.synthetic import digits
 
 
@@ -116,8 +125,6 @@ def test_cuda_graph_replay_gives_the_eager_result(kind, precision, lr_decay):
     Batch 48 over 256 images leaves a smaller last batch (run eagerly); three epochs replay the
     graph after warm-up and capture; the classifier's decaying learning rate forces recaptures.
     """
-    from stages.lib.train import setup
-
     device = setup("cuda")
     train, test = (Split(s.images.to(device), s.labels.to(device)) for s in (TRAIN, TEST))
     build_model = {
