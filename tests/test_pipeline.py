@@ -127,6 +127,21 @@ def test_every_declared_output_exists_and_parses(pipeline):
         assert heading in report
 
 
+def test_reported_test_losses_are_the_last_point_of_each_loss_curve(pipeline):
+    """A metric and the curve it ends must come from one evaluation: the VAE's loss draws a
+    fresh latent sample per evaluation, so a second pass would report a different number."""
+    repo, _, _ = pipeline
+
+    def last_row(rel: str) -> dict[str, str]:
+        return list(csv.DictReader((repo / rel).open()))[-1]
+
+    vae, curve = json.loads((repo / "metrics/vae.json").read_text()), last_row("plots/vae/loss.csv")
+    for term in ("test_loss", "test_recon", "test_kl"):
+        assert vae[term] == pytest.approx(float(curve[term]), rel=1e-5), term
+    ae, curve = json.loads((repo / "metrics/ae/seed_1.json").read_text()), last_row("plots/ae/seed_1/loss.csv")
+    assert ae["test_mse"] == pytest.approx(float(curve["test_loss"]), rel=1e-5)
+
+
 def test_no_temporary_files_are_left(pipeline):
     repo, _, _ = pipeline
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
