@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-DATA = Path(os.environ.get("BENCH_DATA", "data/mnist"))
+DATA = Path(os.environ.get("BENCH_DATA", "data/idx"))
 
 
 def require_data() -> Path:
     if not (DATA / "train-images-idx3-ubyte").is_file():
-        raise SystemExit(f"{DATA} has no MNIST; run `dvc repro download` first (or set BENCH_DATA)")
+        raise SystemExit(f"{DATA} has no data set; run `dvc repro download` first (or set BENCH_DATA)")
     return DATA
 
 

@@ -29,7 +29,8 @@ from torchvision import datasets, transforms
 from benchmarks.common import ae_flops_per_epoch, gemm_peak, require_data, timed
 from stages.lib.data import Split, load_split
 from stages.lib.models import AEConfig, Autoencoder
-from stages.lib.train import Recipe, ae_objective, fit, seed_everything, setup
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, fit
 
 STUDY = "study-style (DataLoader + ToTensor)"
 

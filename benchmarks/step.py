@@ -23,7 +23,8 @@ import torch
 from benchmarks.common import ae_flops_per_epoch, gemm_peak, require_data, timed
 from stages.lib.data import load_split
 from stages.lib.models import AEConfig, Autoencoder
-from stages.lib.train import ae_objective, autocast, seed_everything, setup
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import ae_objective, autocast
 
 BATCH = 128
 

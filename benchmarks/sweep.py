@@ -17,7 +17,8 @@ from torch import nn
 from benchmarks.common import require_data, timed
 from stages.lib.data import load_split
 from stages.lib.models import AEConfig, Autoencoder, BatchedAutoencoder
-from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, evaluate, fit
 
 
 def main() -> None:

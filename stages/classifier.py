@@ -1,24 +1,28 @@
-"""Train a small CNN digit classifier, the judge of generated samples (stage `sample`).
+"""Train a small CNN image classifier, the judge of generated samples (stage `sample`).
 
-Reads:  params.yaml (device, classifier), data/mnist.
+Reads:  params.yaml (dataset, device, classifier), data/idx.
 Writes: models/classifier/ (config.json + model.safetensors),
         metrics/classifier.json (test accuracy), plots/classifier/loss.csv.
 """
 
 from pathlib import Path
 
-from stages.lib import cli, io, params, study
-from stages.lib.models import ClassifierConfig, DigitClassifier, config_dict
-from stages.lib.train import Recipe, classifier_objective, fit, seed_everything, setup
+from stages.lib import cli, io, params
+from stages.lib.data import DATASETS, load_data
+from stages.lib.models import ClassifierConfig, ImageClassifier, config_dict
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, classifier_objective, fit, history_table
 
 
 def main() -> None:
     p = params.load()
     c = p.classifier
     device = setup(p.device)
-    data = study.load_data(device)
+    data = load_data(device)
     seed_everything(c.seed)
-    model = DigitClassifier(ClassifierConfig()).to(device)
+    dataset = DATASETS[p.dataset]
+    config = ClassifierConfig(pixel_mean=dataset.pixel_mean, pixel_std=dataset.pixel_std)
+    model = ImageClassifier(config).to(device)
     history = fit(
         model,
         classifier_objective,
@@ -33,7 +37,7 @@ def main() -> None:
             "test_accuracy": 1.0 - test["test_error"],
             "test_loss": test["test_loss"],
         })  # fmt: skip
-        out.write_csv(Path("plots/classifier/loss.csv"), *study.history_table(history))
+        out.write_csv(Path("plots/classifier/loss.csv"), *history_table(history))
         out.save_checkpoint(Path("models/classifier"), model, config_dict(model.config))
 
 

@@ -4,8 +4,8 @@ Every comparative sentence of the study ("run 3 separates the clusters best", "t
 autoencoder reconstructs better than PCA", ...) is restated with the numbers that support or
 refute it; those judgements are also written as metrics, so experiments compare on them.
 
-Reads:  params.yaml (ae, grid, pca, vae, sample), metrics/, plots/sweep.csv, models/ae/,
-        models/vae/, data/mnist.
+Reads:  params.yaml (dataset, ae, grid, pca, vae, sample), metrics/, plots/sweep.csv, models/ae/,
+        models/vae/, data/idx.
 Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
         metrics/study.json (run-to-run variation and the study's judgements as numbers).
 """
@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from stages.lib import cli, io, params, study
+from stages.lib.data import DATASETS, load_data
 from stages.lib.metrics import SAMPLE_QUALITY, mean_std
+from stages.lib.models import load_model
 from stages.lib.plots import side_by_side_figure
 from stages.lib.report import compare, image, num, table
-from stages.lib.train import setup
+from stages.lib.runtime import setup
 
 OUT = Path("report/report.md")
 SIDE_BY_SIDE = Path("report/ae_vs_vae.png")
@@ -29,16 +31,16 @@ STUDY_ELBOWS = {"ae": 10, "pca": 15}  # what the study read off its curves by ey
 
 def side_by_side(p: params.Params, seed: int):
     device = setup("cpu")
-    _, test = study.load_data(device)
-    ae, vae = study.load_model(Path(f"models/ae/seed_{seed}")), study.load_model(Path("models/vae"))
+    _, test = load_data(device)
+    ae, vae = load_model(Path(f"models/ae/seed_{seed}")), load_model(Path("models/vae"))
     panels = []
     for name, encode, decode, latent, limit, size in (
         (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, p.grid.range, p.grid.size),
         ("VAE (means)", lambda x: vae.encode(x)[0], vae.decode, vae.config.latent, p.vae.grid_range, p.vae.grid_size),
     ):
         images = study.grid_images(decode, latent, limit, size, device)
-        panels.append((name, study.codes(encode, test), test.labels.numpy(), images, limit, size))
-    return side_by_side_figure(panels)
+        panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, size))
+    return side_by_side_figure(panels, DATASETS[p.dataset].classes)
 
 
 def separation_cells(m: dict) -> list:
@@ -95,11 +97,11 @@ def main() -> None:
     third = seeds[2] if len(seeds) >= 3 else None
 
     md = [
-        "# The MNIST autoencoder study, reproduced\n\n",
+        f"# The MNIST autoencoder study, reproduced on {p.dataset}\n\n",
         "Written by the `report` stage of `dvc repro` from `metrics/` and `plots/`; nothing is typed by hand. "
         f"Device: {vae['device']}. Autoencoder epochs: {p.ae.epochs}; VAE epochs: {p.vae.epochs}. "
         "Errors are mean squared error per pixel, pixels in [0, 1]. Separation metrics are on the "
-        "test set: silhouette by digit (-1..1), and accuracy of a 5-nearest-neighbour classifier fit on "
+        "test set: silhouette by class (-1..1), and accuracy of a 5-nearest-neighbour classifier fit on "
         "training codes; code std is the spread of the test codes per axis.\n\n",
         f"## Q1. A 2-D autoencoder, trained {len(seeds)} times\n\n",
         f"`Autoencoder(784, {p.ae.hidden}, {p.ae.latent})`, Adam lr {p.ae.lr}, batch {p.ae.batch_size}, "
@@ -187,8 +189,8 @@ def main() -> None:
         "\n### Samples from the prior\n\n",
         f"*The study: the VAE samples are recognisable and varied.* A small CNN classifier "
         f"(test accuracy {num(classifier['test_accuracy'])}) judges {p.sample.score_count} samples per set: "
-        "mean top-class confidence, entropy of the predicted-digit histogram (ln 10 = 2.303 when all ten "
-        "digits are equally common), and the Frechet distance of its features to the test images "
+        "mean top-class confidence, entropy of the predicted-class histogram (ln 10 = 2.303 when all ten "
+        "classes are equally common), and the Frechet distance of its features to the test images "
         f"(two halves of the test set are {num(samples['test_halves_frechet'])} apart). The control decodes "
         f"z ~ N(0, I) with the autoencoder of seed {seeds[0]}.\n\n",
         table(

@@ -1,8 +1,8 @@
 """Generate sets of images from the VAE by decoding z ~ N(0, I), one set per seed, and score
-them with the digit classifier; the autoencoder decoded from the same prior is the control.
+them with the image classifier; the autoencoder decoded from the same prior is the control.
 
 Reads:  params.yaml (sample), models/vae/, models/ae/seed_<first seed>/, models/classifier/,
-        data/mnist (test images: the reference for the Frechet distance).
+        data/idx (test images: the reference for the Frechet distance).
 Writes: plots/samples/seed_<s>.png per seed and ae_control.png;
         metrics/samples.json (per set: confidence, class entropy, Frechet distance).
 """
@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.lib import cli, io, metrics, params, study
+from stages.lib import cli, io, metrics, params
+from stages.lib.data import load_data
+from stages.lib.models import load_model
 from stages.lib.plots import samples_figure
-from stages.lib.train import predict, setup
+from stages.lib.runtime import predict, setup
 
 
 def main() -> None:
@@ -24,10 +26,10 @@ def main() -> None:
     ae_seed = parser.parse_args().ae_seed
     p = params.load()
     device = setup("cpu")  # a few thousand decodes: not worth a device transfer
-    vae = study.load_model(Path("models/vae"))
-    ae = study.load_model(Path(f"models/ae/seed_{ae_seed}"))
-    judge = study.load_model(Path("models/classifier"))
-    _, test = study.load_data(device)
+    vae = load_model(Path("models/vae"))
+    ae = load_model(Path(f"models/ae/seed_{ae_seed}"))
+    judge = load_model(Path("models/classifier"))
+    _, test = load_data(device)
     reference = predict(judge.features, test.images).numpy()
 
     def generate(decode, latent: int, seed: int) -> np.ndarray:

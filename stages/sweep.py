@@ -3,25 +3,27 @@
 All autoencoders train at once as one batched model (same recipe, same mini-batches, each
 its own weights); PCA is fit once and truncated, since its axes are nested.
 
-Reads:  params.yaml (device, precision, ae.hidden/epochs/batch_size/lr, sweep), data/mnist.
+Reads:  params.yaml (device, precision, ae.hidden/epochs/batch_size/lr, sweep), data/idx.
 Writes: models/sweep/latent_<k>/ (one checkpoint per size), metrics/sweep.json (elbows,
-        PCA sizes for 90%/95% variance, test MSE per size), plots/sweep.csv (the table),
+        PCA sizes for 90%/95% variance), plots/sweep.csv (train and test MSE per size),
         plots/sweep/loss.csv (per epoch and size), plots/sweep/error.png.
 """
 
 from pathlib import Path
 
 from stages.lib import cli, io, metrics, params, plots, study
+from stages.lib.data import load_data
 from stages.lib.models import AEConfig, Autoencoder, BatchedAutoencoder, config_dict
 from stages.lib.pca import fit_pca
-from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, evaluate, fit
 
 
 def main() -> None:
     p = params.load()
     sizes = p.sweep.sizes
     device = setup(p.device)
-    train, test = study.load_data(device)
+    train, test = load_data(device)
 
     seed_everything(p.sweep.seed)
     batched = BatchedAutoencoder([Autoencoder(AEConfig(hidden=p.ae.hidden, latent=k)) for k in sizes])
@@ -57,10 +59,6 @@ def main() -> None:
                 "pca_components_for_variance": {
                     "90": metrics.components_for_variance(ratio, 0.90),
                     "95": metrics.components_for_variance(ratio, 0.95),
-                },
-                "test_mse": {
-                    "ae": {f"{k:02d}": v for k, v in zip(sizes, ae["test"], strict=True)},
-                    "pca": {f"{k:02d}": v for k, v in zip(sizes, pca["test"], strict=True)},
                 },
             },
         )

@@ -1,7 +1,7 @@
 """Train the study's 2-D autoencoder with one seed (one instance of a DVC matrix stage).
 
-Reads:  params.yaml (device, precision, ae.hidden/latent/epochs/batch_size/lr, grid),
-        data/mnist.
+Reads:  params.yaml (dataset, device, precision, ae.hidden/latent/epochs/batch_size/lr, grid),
+        data/idx.
 Writes: models/ae/seed_<seed>/ (config.json + model.safetensors),
         metrics/ae/seed_<seed>.json (train/test MSE per pixel, latent separation),
         plots/ae/seed_<seed>/loss.csv (per epoch), latent.png, grid.png.
@@ -11,8 +11,10 @@ import argparse
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
+from stages.lib.data import DATASETS, load_data
 from stages.lib.models import AEConfig, Autoencoder, config_dict
-from stages.lib.train import Recipe, ae_objective, evaluate, fit, seed_everything, setup
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, ae_objective, evaluate, fit, history_table
 
 
 def main() -> None:
@@ -21,7 +23,7 @@ def main() -> None:
     seed = parser.parse_args().seed
     p = params.load()
     device = setup(p.device)
-    data = study.load_data(device)
+    data = load_data(device)
 
     seed_everything(seed)
     model = Autoencoder(AEConfig(hidden=p.ae.hidden, latent=p.ae.latent)).to(device)
@@ -34,26 +36,26 @@ def main() -> None:
     with io.transaction() as out:
         separation = study.latent_outputs(
             out,
-            plot_dir,
-            f"Autoencoder, seed {seed}",
-            model.encode,
-            model.decode,
-            p.ae.latent,
-            data,
-            p.grid.range,
-            p.grid.size,
+            plot_dir=plot_dir,
+            title=f"Autoencoder, seed {seed}",
+            encode=model.encode,
+            decode=model.decode,
+            latent=p.ae.latent,
+            data=data,
+            classes=DATASETS[p.dataset].classes,
+            limit=p.grid.range,
+            size=p.grid.size,
         )
         out.write_json(
             Path("metrics/ae") / f"{tag}.json",
             {
-                "seed": seed,
                 "device": device.type,
                 "train_mse": evaluate(model, ae_objective, data[0], p.precision)["loss"].item(),
                 "test_mse": history[-1]["test_loss"],  # fit evaluated the final model on the test set
                 **separation,
             },
         )
-        out.write_csv(plot_dir / "loss.csv", *study.history_table(history))
+        out.write_csv(plot_dir / "loss.csv", *history_table(history))
         out.save_checkpoint(Path("models/ae") / tag, model, config_dict(model.config))
 
 

@@ -3,7 +3,7 @@
 Loss per image: Bernoulli reconstruction (binary cross-entropy summed over pixels) plus the
 closed-form KL to N(0, I) (Kingma and Welling 2014, appendix B); see stages/lib/losses.py.
 
-Reads:  params.yaml (device, precision, vae), data/mnist.
+Reads:  params.yaml (dataset, device, precision, vae), data/idx.
 Writes: models/vae/ (config.json + model.safetensors), metrics/vae.json (test loss and its
         terms, MSE per pixel of the mean reconstruction, latent separation),
         plots/vae/loss.csv, latent.png (means), grid.png (a walk over the prior).
@@ -12,15 +12,17 @@ Writes: models/vae/ (config.json + model.safetensors), metrics/vae.json (test lo
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
+from stages.lib.data import DATASETS, load_data
 from stages.lib.models import VAE, VAEConfig, config_dict
-from stages.lib.train import Recipe, fit, seed_everything, setup, vae_objective
+from stages.lib.runtime import seed_everything, setup
+from stages.lib.train import Recipe, fit, history_table, vae_objective
 
 
 def main() -> None:
     p = params.load()
     v = p.vae
     device = setup(p.device)
-    data = study.load_data(device)
+    data = load_data(device)
 
     seed_everything(v.seed)
     model = VAE(VAEConfig(hidden=v.hidden, latent=v.latent)).to(device)
@@ -40,14 +42,15 @@ def main() -> None:
     with io.transaction() as out:
         separation = study.latent_outputs(
             out,
-            Path("plots/vae"),
-            "VAE",
-            encode_mean,
-            model.decode,
-            v.latent,
-            data,
-            v.grid_range,
-            v.grid_size,
+            plot_dir=Path("plots/vae"),
+            title="VAE",
+            encode=encode_mean,
+            decode=model.decode,
+            latent=v.latent,
+            data=data,
+            classes=DATASETS[p.dataset].classes,
+            limit=v.grid_range,
+            size=v.grid_size,
         )
         out.write_json(
             Path("metrics/vae.json"),
@@ -59,7 +62,7 @@ def main() -> None:
                 **separation,
             },
         )
-        out.write_csv(Path("plots/vae/loss.csv"), *study.history_table(history))
+        out.write_csv(Path("plots/vae/loss.csv"), *history_table(history))
         out.save_checkpoint(Path("models/vae"), model, config_dict(model.config))
 
 

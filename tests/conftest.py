@@ -9,10 +9,8 @@ torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
 
 @pytest.fixture
 def mirror(tmp_path):
-    """A folder of synthetic ``*.gz`` MNIST files and its manifest path."""
+    """A folder of synthetic ``*.gz`` MNIST files and the SHA-256 of each uncompressed file."""
     from tests.synthetic import write_mirror
 
     folder = tmp_path / "mirror"
-    manifest = tmp_path / "mnist.sha256"
-    manifest.write_text(write_mirror(folder))
-    return folder, manifest
+    return folder, write_mirror(folder)

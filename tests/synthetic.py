@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from stages.lib.data import FILES, idx_bytes, sha256
+from stages.lib.data import DATASETS, FILES, idx_bytes, sha256
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -22,14 +25,29 @@ def digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_mirror(folder: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> str:
-    """Write the four ``*.gz`` files into ``folder``; return a manifest text for them."""
+def write_mirror(folder: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> dict[str, str]:
+    """Write the four ``*.gz`` files into ``folder``; return the SHA-256 of each uncompressed file."""
     folder.mkdir(parents=True, exist_ok=True)
     train, test = digits(n_train, seed), digits(n_test, seed + 1)
-    arrays = dict(zip(FILES, (*train, *test), strict=True))
-    lines = []
-    for name, array in arrays.items():
+    digests = {}
+    for name, array in zip(FILES, (*train, *test), strict=True):
         raw = idx_bytes(array)
         (folder / f"{name}.gz").write_bytes(gzip.compress(raw, mtime=0))
-        lines.append(f"{sha256(raw)}  {name}")
-    return "\n".join(lines) + "\n"
+        digests[name] = sha256(raw)
+    return digests
+
+
+def copy_stages(dest: Path, trusted: dict[str, dict[str, str]]) -> None:
+    """Copy ``stages/`` into ``dest``, its data table expecting the synthetic files' digests.
+
+    ``trusted`` maps a data set's name to the digests :func:`write_mirror` returned; each
+    published digest of that data set is replaced in the copy, and only there.
+    """
+    shutil.copytree(ROOT / "stages", dest / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    module = dest / "stages" / "lib" / "data.py"
+    text = module.read_text()
+    for name, digests in trusted.items():
+        for file, published in DATASETS[name].sha256.items():
+            assert text.count(published) == 1, f"{name} {file}: published digest not found once"
+            text = text.replace(published, digests[file])
+    module.write_text(text)

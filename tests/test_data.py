@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stages.lib import data
-from stages.lib.data import DataError, fetch_verified, idx_bytes, parse_idx, read_manifest
-from tests.synthetic import digits
+from stages.lib.data import DataError, fetch_verified, idx_bytes, parse_idx
+from tests.synthetic import copy_stages, digits, write_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,37 +61,45 @@ def test_fuzzed_valid_headers_with_random_bodies(ndim, body):
     assert array.shape == tuple(dims)
 
 
-def test_manifest_must_list_every_file(tmp_path):
-    path = tmp_path / "m.sha256"
-    path.write_text("0" * 64 + "  train-images-idx3-ubyte\n")
-    with pytest.raises(DataError, match="lists no checksum for train-labels-idx1-ubyte"):
-        read_manifest(path)
-    path.write_text("abc train-images-idx3-ubyte\n")
-    with pytest.raises(DataError, match=r"m.sha256:1: expected '<sha256>  <file>'"):
-        read_manifest(path)
+def test_the_table_holds_the_published_digests_and_class_names():
+    mnist, fashion = data.DATASETS["mnist"], data.DATASETS["fashion-mnist"]
+    assert set(mnist.sha256) == set(fashion.sha256) == set(data.FILES)
+    assert mnist.sha256["train-images-idx3-ubyte"].startswith("ba891046e650")
+    assert mnist.sha256["t10k-labels-idx1-ubyte"].startswith("ff7bcfd416de")
+    assert fashion.sha256["train-images-idx3-ubyte"].startswith("c59f468a2f67")
+    assert fashion.sha256["t10k-labels-idx1-ubyte"].startswith("0402a96d92fd")
+    assert mnist.classes == tuple("0123456789")
+    assert fashion.classes[0] == "T-shirt/top" and fashion.classes[9] == "Ankle boot" and len(fashion.classes) == 10
 
 
-def test_repo_manifest_holds_the_published_mnist_digests():
-    manifest = read_manifest(ROOT / "data" / "mnist.sha256")
-    assert manifest["train-images-idx3-ubyte"].startswith("ba891046e650")
-    assert manifest["t10k-labels-idx1-ubyte"].startswith("ff7bcfd416de")
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="needs the offline copies in ../shared")
+def test_each_offline_copy_passes_its_own_check_and_fails_the_other():
+    name = "train-labels-idx1-ubyte"  # the smallest file of each: 60008 bytes
+    for folder, dataset, other in (("mnist", "mnist", "fashion-mnist"), ("fashion-mnist", "fashion-mnist", "mnist")):
+        source = [str(SHARED / folder)]
+        raw = fetch_verified(name, data.DATASETS[dataset].sha256[name], source)
+        assert np.bincount(parse_idx(raw)).min() >= 5400  # ten classes, each with thousands
+        with pytest.raises(DataError, match=rf"^{name} from .* failed the SHA-256 check"):
+            fetch_verified(name, data.DATASETS[other].sha256[name], source)
 
 
 def test_fetch_from_a_folder_verifies(mirror):
-    folder, manifest = mirror
-    digests = read_manifest(manifest)
+    folder, digests = mirror
     raw = fetch_verified("train-labels-idx1-ubyte", digests["train-labels-idx1-ubyte"], [str(folder)])
     assert data.sha256(raw) == digests["train-labels-idx1-ubyte"]
 
 
 def test_one_flipped_byte_fails_the_check_showing_both_hashes(mirror):
-    folder, manifest = mirror
+    folder, digests = mirror
     name = "t10k-images-idx3-ubyte"
     path = folder / f"{name}.gz"
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[500] ^= 0xFF
     path.write_bytes(gzip.compress(bytes(raw)))
-    expected = read_manifest(manifest)[name]
+    expected = digests[name]
     with pytest.raises(DataError) as err:
         fetch_verified(name, expected, [str(folder)])
     text = str(err.value)
@@ -99,12 +107,12 @@ def test_one_flipped_byte_fails_the_check_showing_both_hashes(mirror):
 
 
 def test_truncated_gzip_is_named(mirror):
-    folder, manifest = mirror
+    folder, digests = mirror
     name = "train-images-idx3-ubyte"
     path = folder / f"{name}.gz"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(DataError, match=rf"{name}.gz from .* is not a valid gzip file"):
-        fetch_verified(name, read_manifest(manifest)[name], [str(folder)])
+        fetch_verified(name, digests[name], [str(folder)])
 
 
 def test_missing_everywhere_lists_every_source_tried(tmp_path, mirror):
@@ -120,41 +128,50 @@ def test_missing_everywhere_lists_every_source_tried(tmp_path, mirror):
 
 
 def test_falls_through_to_the_next_source(tmp_path, mirror):
-    folder, manifest = mirror
+    folder, digests = mirror
     name = "t10k-labels-idx1-ubyte"
-    raw = fetch_verified(name, read_manifest(manifest)[name], [str(tmp_path / "empty"), str(folder)])
+    raw = fetch_verified(name, digests[name], [str(tmp_path / "empty"), str(folder)])
     assert len(raw) == 8 + 100
 
 
-def test_env_mirror_comes_first(monkeypatch):
-    monkeypatch.setenv(data.MIRROR_ENV, "/some/folder")
-    sources = data.default_sources()
-    assert sources[0] == "/some/folder"
-    assert any(s.startswith("https://") for s in sources[1:])
+@pytest.mark.parametrize(("name", "variable", "official"), [
+    ("mnist", "MNIST_MIRROR", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    ("fashion-mnist", "FASHION_MNIST_MIRROR", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+])  # fmt: skip
+def test_each_data_set_tries_its_own_mirror_variable_first(monkeypatch, name, variable, official):
+    monkeypatch.delenv("MNIST_MIRROR", raising=False)
+    monkeypatch.delenv("FASHION_MNIST_MIRROR", raising=False)
+    assert data.default_sources(data.DATASETS[name])[0] == official
+    monkeypatch.setenv(variable, "/some/folder")
+    sources = data.default_sources(data.DATASETS[name])
+    assert sources[:2] == ["/some/folder", official]
 
 
-def run_download(cwd: Path, folder: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "MNIST_MIRROR": str(folder), "PYTHONPATH": str(ROOT)}
+def run_download(cwd: Path, folder: Path, variable: str = "MNIST_MIRROR") -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", variable: str(folder), "PYTHONPATH": str(cwd)}
     return subprocess.run([sys.executable, "-m", "stages.download"], cwd=cwd, env=env, capture_output=True, text=True)
 
 
-def test_download_stage_writes_all_files_or_none(tmp_path, mirror):
-    folder, manifest = mirror
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "mnist.sha256").write_text(manifest.read_text())
-    done = run_download(tmp_path, folder)
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_download_stage_writes_all_files_or_none(tmp_path, dataset):
+    folder = tmp_path / "mirror"
+    copy_stages(tmp_path, {dataset: write_mirror(folder, seed=7)})
+    params = (ROOT / "tests" / "tiny_params.yaml").read_text().replace("dataset: mnist", f"dataset: {dataset}")
+    (tmp_path / "params.yaml").write_text(params)
+    variable = data.DATASETS[dataset].mirror_env
+    done = run_download(tmp_path, folder, variable)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir()) == sorted(data.FILES)
+    assert sorted(p.name for p in (tmp_path / "data" / "idx").iterdir()) == sorted(data.FILES)
 
     # A corrupt last file: a clear one-line error, exit 2, and no output directory at all.
-    (tmp_path / "data" / "mnist").rename(tmp_path / "old")
+    (tmp_path / "data" / "idx").rename(tmp_path / "old")
     last = folder / f"{data.FILES[-1]}.gz"
     last.write_bytes(gzip.compress(b"not the labels"))
-    failed = run_download(tmp_path, folder)
+    failed = run_download(tmp_path, folder, variable)
     assert failed.returncode == 2
     assert "\nerror: t10k-labels-idx1-ubyte from" in failed.stderr and "failed the SHA-256 check" in failed.stderr
     assert "Traceback" not in failed.stderr
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mnist.sha256"]
+    assert list((tmp_path / "data").iterdir()) == []
 
 
 def test_load_split_checks_label_count(tmp_path):

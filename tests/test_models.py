@@ -11,7 +11,7 @@ from stages.lib.models import (
     Autoencoder,
     BatchedAutoencoder,
     ClassifierConfig,
-    DigitClassifier,
+    ImageClassifier,
     VAEConfig,
     build,
     config_dict,
@@ -37,7 +37,7 @@ def test_vae_shapes_and_named_layers():
 
 
 def test_classifier_shapes():
-    model = DigitClassifier(ClassifierConfig())
+    model = ImageClassifier(ClassifierConfig())
     x = torch.rand(3, 784)
     assert model(x).shape == (3, 10) and model.features(x).shape == (3, 128)
 
@@ -90,3 +90,37 @@ def test_mse_per_pixel_per_member():
     recon = torch.stack([torch.full((4, 784), 0.5), torch.full((4, 784), 0.1)])
     torch.testing.assert_close(mse_per_pixel(recon, x), torch.tensor([0.25, 0.01]))
     assert mse_per_pixel(recon[0], x).item() == pytest.approx(0.25)
+
+
+def test_reparameterize_samples_have_mean_mu_and_variance_exp_logvar():
+    torch.manual_seed(0)
+    mu = torch.tensor([1.0, -2.0, 0.0])
+    logvar = torch.tensor([4.0, 0.25, 1.0]).log()
+    z = VAE.reparameterize(mu.expand(200_000, 3), logvar.expand(200_000, 3))
+    torch.testing.assert_close(z.mean(0), mu, atol=0.02, rtol=0)
+    torch.testing.assert_close(z.var(0), logvar.exp(), atol=0, rtol=0.02)
+
+
+def test_vae_loss_is_a_monte_carlo_negative_elbo_from_torch_distributions():
+    """The training objective, averaged over many latent draws, equals -ELBO estimated with
+    torch.distributions' own sampling, Bernoulli likelihood and Gaussian KL."""
+    from torch.distributions import Bernoulli
+
+    from stages.lib.train import vae_objective
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(hidden=8, latent=2))
+    with torch.no_grad():
+        model.fc22.bias.fill_(1.5)  # a wide posterior, far from unit variance
+    x = (torch.rand(3, 784) > 0.5).float()
+    draws = 20_000
+    xs = x.repeat(draws, 1)
+    with torch.no_grad():
+        ours = vae_objective(model, xs, torch.zeros(len(xs)))["loss"].item()
+        mu, logvar = model.encode(xs)
+        q = Normal(mu, (0.5 * logvar).exp())
+        z = q.sample()
+        log_lik = Bernoulli(logits=model.decode_logits(z)).log_prob(xs).sum(-1)
+        kl = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(-1)
+        reference = -(log_lik - kl).mean().item()
+    assert ours == pytest.approx(reference, rel=5e-3)

@@ -42,7 +42,8 @@ def test_separated_clusters_score_perfectly():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 20)
     centres = np.stack([np.arange(10) * 100.0, np.zeros(10)], 1)
-    codes = centres[labels] + rng.normal(scale=0.1, size=(200, 2))
+    codes = torch.from_numpy(centres[labels] + rng.normal(scale=0.1, size=(200, 2)))
+    labels = torch.from_numpy(labels)
     result = metrics.separation(codes, labels, codes, labels)
     assert result["silhouette"] > 0.99 and result["knn_accuracy"] == 1.0
     assert result["code_std"][1] == pytest.approx(0.1, rel=0.2)
@@ -50,10 +51,46 @@ def test_separated_clusters_score_perfectly():
 
 def test_random_codes_score_near_chance():
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 500)
-    codes = rng.normal(size=(500, 2))
-    result = metrics.separation(codes, labels, codes[::-1].copy(), labels)
+    labels = torch.from_numpy(rng.integers(0, 10, 500))
+    codes = torch.from_numpy(rng.normal(size=(500, 2)))
+    result = metrics.separation(codes, labels, codes.flip(0), labels)
     assert abs(result["silhouette"]) < 0.1 and result["knn_accuracy"] < 0.25
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_separation_equals_scikit_learn(seed):
+    """The tensor code against scikit-learn's silhouette_score and 5-NN classifier: clusters
+    that overlap, a label with a single sample, a label absent from the test set."""
+    from sklearn.metrics import silhouette_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(seed)
+    train_labels, test_labels = rng.integers(0, 9, 700), rng.integers(0, 8, 300)
+    test_labels[0] = 9  # alone in its class
+    centres = rng.normal(scale=2.0, size=(10, 2))
+    train = (centres[train_labels] + rng.normal(size=(700, 2))).astype(np.float32)
+    test = (centres[test_labels] + rng.normal(size=(300, 2))).astype(np.float32)
+    ours = metrics.separation(*map(torch.from_numpy, (train, train_labels, test, test_labels)))
+    reference = silhouette_score(test.astype(np.float64), test_labels)
+    knn = KNeighborsClassifier(n_neighbors=5).fit(train.astype(np.float64), train_labels)
+    assert ours["silhouette"] == pytest.approx(reference, rel=1e-6)
+    assert ours["knn_accuracy"] == pytest.approx(knn.score(test.astype(np.float64), test_labels), rel=1e-6)
+    np.testing.assert_allclose(ours["code_std"], test.std(0), rtol=1e-6)
+
+
+def test_a_knn_tie_goes_to_the_smallest_label():
+    train = torch.tensor([[0.0], [1.0], [-1.0], [2.0], [-2.0]])
+    labels = torch.tensor([7, 3, 3, 7, 5])  # nearest five to 0: 7, 3, 3, 7, 5
+    assert metrics.knn_accuracy(train, labels, torch.zeros(1, 1), torch.tensor([3])) == 1.0
+
+
+def test_pca_equals_scikit_learn():
+    ours, ratio = fit_pca(X, 10)
+    reference = PCA(svd_solver="covariance_eigh").fit(X.numpy().astype(np.float64))
+    np.testing.assert_allclose(ours.components.numpy(), reference.components_[:10], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.scale.numpy() ** 2, reference.explained_variance_[:10], rtol=1e-6)
+    np.testing.assert_allclose(ratio[:200], reference.explained_variance_ratio_, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(ours.mean.numpy(), reference.mean_, rtol=1e-6)
 
 
 def test_elbow_of_a_known_curve():

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.synthetic import write_mirror
+from tests.synthetic import copy_stages, write_mirror
+from tests.test_dependencies import invalidated_by
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ["stages", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "data/mnist.sha256"]
+PIPELINE = ["dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
 STAGES = {"download", "train_ae@1", "train_ae@2", "pca", "sweep", "train_vae", "classifier", "sample", "report"}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
@@ -32,25 +33,41 @@ def dvc(repo: Path, env: dict, *args: str) -> str:
     return run([sys.executable, "-m", "dvc", *args], repo, env)
 
 
+def dvc_stdout(repo: Path, env: dict, *args: str) -> str:
+    """stdout alone (DVC writes its warnings to stderr), for commands that print JSON."""
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def restored(output: str) -> set[str]:
+    return set(re.findall(r"Stage '([^']+)' is cached - skipping run", output))
+
+
+def write_params(repo: Path, edit) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+
+
 def make_repo(repo: Path, mirror: Path) -> dict:
-    """Copy the pipeline into a new git repository with the tiny params and a synthetic mirror."""
+    """Copy the pipeline into a new git repository with the tiny params and a synthetic
+    mirror for each data set (different images, so switching data sets changes results)."""
     for rel in PIPELINE:
-        src, dst = ROOT / rel, repo / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dst)
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, repo / rel)
     shutil.copy(ROOT / "tests" / "tiny_params.yaml", repo / "params.yaml")
-    (repo / "data" / "mnist.sha256").write_text(write_mirror(mirror))
+    mirrors = {"mnist": mirror, "fashion-mnist": mirror.with_name(mirror.name + "-fashion")}
+    copy_stages(repo, {name: write_mirror(folder, seed=10 * i) for i, (name, folder) in enumerate(mirrors.items())})
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MNIST_MIRROR": str(mirror),
+        "MNIST_MIRROR": str(mirrors["mnist"]),
+        "FASHION_MNIST_MIRROR": str(mirrors["fashion-mnist"]),
         "DVC_NO_ANALYTICS": "1",
         "PYTHONPATH": "",
     }
@@ -66,22 +83,23 @@ def commit(repo: Path, env: dict, message: str) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """One full `dvc repro`, committed, and pushed to a local-directory DVC remote."""
+    """One full `dvc repro`, committed, and pushed with its run cache to a local-directory DVC remote."""
     root = tmp_path_factory.mktemp("e2e")
     repo = root / "repo"
     env = make_repo(repo, root / "mirror")
     output = dvc(repo, env, "repro")
     dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
     commit(repo, env, "results")
-    dvc(repo, env, "push")
+    dvc(repo, env, "push", "--run-cache")
     return repo, env, output
 
 
-def clone(pipeline, dest: Path) -> Path:
-    """A fresh git clone of the results, its outputs pulled from the DVC remote."""
+def clone(pipeline, dest: Path, pull: bool = True) -> Path:
+    """A fresh git clone of the results, its outputs and run cache pulled from the DVC remote."""
     repo, env, _ = pipeline
     run(["git", "clone", "-q", str(repo), str(dest)], dest.parent, env)
-    dvc(dest, env, "pull")
+    if pull:
+        dvc(dest, env, "pull", "--run-cache")
     return dest
 
 
@@ -155,10 +173,7 @@ def test_metrics_and_plots_commands_work(pipeline):
     assert {"metrics/pca.json", "metrics/sweep.json", "metrics/vae.json", "metrics/ae/seed_1.json"} <= set(files)
     # Curves declared as metrics would turn `dvc metrics diff` into whole CSV files per cell.
     assert all(f.startswith("metrics/") and f.endswith(".json") for f in files), sorted(files)
-    shown = subprocess.run(
-        [sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=repo, env=env, capture_output=True, text=True
-    )
-    plots = json.loads(shown.stdout)  # stdout only: dvc warns about failed plots on stderr
+    plots = json.loads(dvc_stdout(repo, env, "plots", "show", "--json"))
     assert not plots.get("errors")
     assert "Reconstruction error vs latent size" in plots["data"]
 
@@ -180,19 +195,92 @@ def test_pull_in_a_fresh_clone_restores_every_output(pipeline, tmp_path):
     assert ran(dvc(copy, env, "repro")) == set()
 
 
+def test_a_git_clone_alone_shows_the_report_with_every_figure(pipeline, tmp_path):
+    """Figures, curves and metrics are in git: no `dvc pull` is needed to read the report."""
+    repo = clone(pipeline, tmp_path / "clone", pull=False)
+    report = repo / "report" / "report.md"
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
+    assert len(links) >= 10
+    for link in links:
+        assert (report.parent / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+    assert not (repo / "models").exists()  # checkpoints stay in DVC
+
+
+def test_returning_to_earlier_params_restores_every_stage_from_the_run_cache(pipeline):
+    """Params A (the pipeline's own run), then B, then A again: the third run trains nothing
+    and restores the first run's bytes. The report's Markdown is a plain output kept in git,
+    which DVC cannot run-cache; it is rebuilt, in seconds, from the restored results."""
+    repo, env, _ = pipeline
+    first = lock_outputs(repo)
+    original = (repo / "params.yaml").read_text()
+
+    def variant(p):
+        for model in ("ae", "vae", "classifier"):
+            p[model]["epochs"] = 2
+        p["pca"]["components"] = 3
+        p["sample"]["count"] = 4
+
+    try:
+        write_params(repo, variant)
+        assert ran(dvc(repo, env, "repro")) == STAGES - {"download"}
+    finally:
+        (repo / "params.yaml").write_text(original)
+    start = time.perf_counter()
+    output = dvc(repo, env, "repro")
+    print(f"A again, restored from the run cache: {time.perf_counter() - start:.1f} s")
+    assert ran(output) == {"report"}
+    assert restored(output) == STAGES - {"download", "report"}
+    assert lock_outputs(repo) == first
+    assert not run(["git", "status", "--porcelain"], repo, env)  # every file in git is as committed
+
+
+@pytest.mark.parametrize("module", ["plots.py", "data.py"])
+def test_a_library_change_reruns_exactly_the_stages_that_import_it(pipeline, tmp_path, module):
+    """An edit to a library module reruns every stage whose import closure holds it, and no
+    other: the outputs of the rerun stages are the same bytes, so nothing downstream moves."""
+    repo, env = clone(pipeline, tmp_path / "clone"), pipeline[1]
+    path = repo / "stages" / "lib" / module
+    path.write_text(path.read_text() + "\n# an edit that changes no behaviour\n")
+    expected = {s for s in STAGES if s.split("@")[0] in invalidated_by()[f"stages/lib/{module}"]}
+    assert expected and ran(dvc(repo, env, "repro")) == expected
+
+
+def test_switching_the_data_set_reruns_every_stage_on_the_other_files(pipeline, tmp_path):
+    repo, env = clone(pipeline, tmp_path / "clone"), pipeline[1]
+    write_params(repo, lambda p: p.update(dataset="fashion-mnist"))
+    assert ran(dvc(repo, env, "repro")) == STAGES
+    diff = json.loads(dvc_stdout(repo, env, "metrics", "diff", "--json"))  # workspace vs HEAD
+    assert diff["metrics/pca.json"]["test_mse"]["diff"] != 0
+    assert "on fashion-mnist" in (repo / "report" / "report.md").read_text()
+    write_params(repo, lambda p: p.update(dataset="imagenet"))
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "error: dataset must be one of mnist | fashion-mnist, got 'imagenet'" in done.stderr
+
+
 def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     repo = clone(pipeline, tmp_path / "clone")
     env = pipeline[1]
     assert ran(dvc(repo, env, "repro")) == set()
 
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["vae"]["epochs"] = 2
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(repo, lambda p: p["vae"].update(epochs=2))
     assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "report"}
 
-    params["ae"]["seeds"] = [1, 2, 3]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
     assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "report"}
+
+    # Without any DVC cache or remote, `dvc plots diff` compares the figures and curves of
+    # the workspace with HEAD's, which git holds.
+    shutil.rmtree(repo / ".dvc" / "cache")
+    dvc(repo, env, "remote", "remove", "store")
+    diff = json.loads(dvc_stdout(repo, env, "plots", "diff", "HEAD", "--json", "--targets", "plots/vae"))
+    assert not diff.get("errors")
+    latent = diff["data"]["plots/vae/latent.png"]
+    assert {r["revisions"][0] for r in latent} == {"HEAD", "workspace"}
+    images = [Path(r["url"]).read_bytes() for r in latent]
+    assert images[0] != images[1]
+    rows = diff["data"]["plots/vae/loss.csv"][0]["content"]["data"]["values"]
+    assert sorted(r["rev"] for r in rows) == ["HEAD", "workspace", "workspace"]  # one epoch, then two
 
 
 def wait_for_training(proc: subprocess.Popen, marker: str) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.lib.params import cpu_has_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_SCRIPTS = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if p.stem != "__init__")
 
@@ -21,9 +23,14 @@ def stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda p: p["ae"].update(epochs=0), "error: ae.epochs must be >= 1, got 0"),
+        (lambda p: p["ae"].update(epochs=0), "error: ae.epochs must be between 1 and 10000, got 0"),
         (lambda p: p.update(device="cuda:7"), "error: device is 'cuda:7'"),
         (lambda p: p["vae"].update(lr="1e-3"), "error: vae.lr must be a number, got '1e-3'"),
+        pytest.param(
+            lambda p: p.update(device="cpu", precision="bf16"),
+            "error: precision is 'bf16' but this CPU has no bf16 arithmetic",
+            marks=pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has bf16 arithmetic"),
+        ),
     ],
 )
 def test_a_stage_with_bad_params_exits_before_any_work(tmp_path, edit, message):
@@ -41,7 +48,7 @@ def test_a_stage_without_data_names_the_missing_file(tmp_path):
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     done = stage("pca", tmp_path)
     assert done.returncode == 2
-    assert "data/mnist/train-images-idx3-ubyte not found; run `dvc repro download` first" in done.stderr
+    assert "data/idx/train-images-idx3-ubyte not found; run `dvc repro download` first" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 

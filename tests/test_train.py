@@ -11,18 +11,18 @@ from stages.lib.models import (
     Autoencoder,
     BatchedAutoencoder,
     ClassifierConfig,
-    DigitClassifier,
+    ImageClassifier,
     VAEConfig,
     config_dict,
 )
+from stages.lib.runtime import seed_everything, setup
 from stages.lib.train import (
+    DivergedError,
     Recipe,
     ae_objective,
     classifier_objective,
     evaluate,
     fit,
-    seed_everything,
-    setup,
     vae_objective,
 )
 from tests.synthetic import digits
@@ -90,7 +90,7 @@ def test_batched_sweep_equals_separate_training():
 
 def test_classifier_learns_the_synthetic_digits():
     seed_everything(0)
-    model = DigitClassifier(ClassifierConfig())
+    model = ImageClassifier(ClassifierConfig())
     history = fit(model, classifier_objective, TRAIN, TEST, Recipe(3, 32, 1e-3, 0), "classifier")
     assert history[-1]["test_error"] < 0.1 < history[0]["train_error"]
 
@@ -131,7 +131,7 @@ def test_cuda_graph_replay_gives_the_eager_result(kind, precision, lr_decay):
         "ae": lambda: Autoencoder(AEConfig(hidden=32, latent=2)),
         "batched": lambda: BatchedAutoencoder([Autoencoder(AEConfig(hidden=32, latent=k)) for k in (2, 5)]),
         "vae": lambda: VAE(VAEConfig(hidden=32, latent=2)),
-        "classifier": lambda: DigitClassifier(ClassifierConfig()),
+        "classifier": lambda: ImageClassifier(ClassifierConfig()),
     }[kind]
     objective = {"vae": vae_objective, "classifier": classifier_objective}.get(kind, ae_objective)
     results = []
@@ -145,3 +145,17 @@ def test_cuda_graph_replay_gives_the_eager_result(kind, precision, lr_decay):
     assert graph_history == eager_history
     for got, want in zip(graph_params, eager_params, strict=True):
         assert torch.equal(got, want)
+
+
+def test_a_loss_that_turns_nan_stops_training_naming_the_model_and_the_epoch():
+    def diverging(model, x, y):
+        loss = ae_objective(model, x, y)["loss"]
+        return {"loss": loss * float("nan") if model.steps >= 5 else loss}
+
+    seed_everything(0)
+    model = Autoencoder(AEConfig(hidden=16, latent=2))
+    model.steps = 0
+    model.register_forward_hook(lambda m, i, o: setattr(m, "steps", m.steps + m.training))
+    recipe = Recipe(epochs=3, batch_size=64, lr=1e-3, seed=0)
+    with pytest.raises(DivergedError, match=r"^my model: train_loss is nan at epoch 2;"):
+        fit(model, diverging, TRAIN, TEST, recipe, "my model")

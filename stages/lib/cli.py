@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from stages.lib.data import DataError
-from stages.lib.params import ParamsError
+
+class StageError(Exception):
+    """A failure the user can fix (a bad param, a bad data file): one line, exit code 2."""
 
 
 def run(main: Callable[[], None]) -> None:
     try:
         main()
-    except (ParamsError, DataError) as err:
+    except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

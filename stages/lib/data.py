@@ -1,4 +1,4 @@
-"""MNIST as IDX files: fetch from mirrors, verify by SHA-256, read into tensors.
+"""MNIST-format data sets as IDX files: fetch from mirrors, verify by SHA-256, read into tensors.
 
 The check is on the *uncompressed* bytes, so any mirror (official, a local folder, a
 re-compressed copy) yields identical files and identical downstream results.
@@ -15,11 +15,16 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-MIRROR_ENV = "MNIST_MIRROR"
+from stages.lib.cli import StageError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: `download` needs none
+    import torch
+
+DATA_DIR = Path("data/idx")  # the verified files of the data set that params.yaml names
 FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -33,28 +38,71 @@ IMAGE_SIDE = 28
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataError(RuntimeError):
-    """A data file is missing, corrupt, or not what the manifest promises."""
+class DataError(StageError):
+    """A data file is missing, corrupt, or not the one the data set's table names."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set in MNIST's format: 28x28 grey images, 60000 + 10000, ten classes, IDX files."""
+
+    name: str
+    sha256: dict[str, str]  # published SHA-256 of each uncompressed file in FILES
+    classes: tuple[str, ...]  # label i is classes[i]
+    mirror_env: str  # a folder or URL the user may set, tried before the official mirrors
+    torchvision_name: str  # the torchvision data set whose `mirrors` list is the official one
+    pixel_mean: float  # of the training images scaled to [0, 1]
+    pixel_std: float
+
+
+DATASETS = {
+    d.name: d
+    for d in (
+        Dataset(
+            name="mnist",
+            sha256={
+                "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            },
+            classes=tuple("0123456789"),
+            mirror_env="MNIST_MIRROR",
+            torchvision_name="MNIST",
+            pixel_mean=0.1307,
+            pixel_std=0.3081,
+        ),
+        Dataset(
+            name="fashion-mnist",
+            sha256={
+                "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            },
+            classes=(
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ),
+            mirror_env="FASHION_MNIST_MIRROR",
+            torchvision_name="FashionMNIST",
+            pixel_mean=0.2860,
+            pixel_std=0.3530,
+        ),
+    )
+}
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def read_manifest(path: Path) -> dict[str, str]:
-    """Parse a ``sha256sum``-style manifest: ``<hex digest>  <file name>`` per line."""
-    manifest: dict[str, str] = {}
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise DataError(f"{path}:{lineno}: expected '<sha256>  <file>', got {line!r}")
-        manifest[parts[1]] = parts[0].lower()
-    missing = [name for name in FILES if name not in manifest]
-    if missing:
-        raise DataError(f"{path} lists no checksum for {', '.join(missing)}")
-    return manifest
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -93,15 +141,15 @@ def check_split(images: np.ndarray, labels: np.ndarray, split: str) -> None:
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{lab}: expected {len(images)} labels, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"{lab}: labels must be digits 0..9")
+        raise DataError(f"{lab}: labels must be classes 0..9")
 
 
-def default_sources() -> list[str]:
-    """``$MNIST_MIRROR`` first (a folder or URL), then torchvision's official mirrors."""
-    from torchvision.datasets import MNIST  # the maintained list, not a copy of it
+def default_sources(dataset: Dataset) -> list[str]:
+    """The data set's mirror variable first (a folder or URL), then torchvision's official mirrors."""
+    import torchvision.datasets  # the maintained lists, not a copy of them
 
-    env = os.environ.get(MIRROR_ENV, "").strip()
-    return ([env] if env else []) + list(MNIST.mirrors)
+    env = os.environ.get(dataset.mirror_env, "").strip()
+    return ([env] if env else []) + list(getattr(torchvision.datasets, dataset.torchvision_name).mirrors)
 
 
 def _fetch(source: str, filename: str) -> bytes:
@@ -168,7 +216,14 @@ def read_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_split(data_dir: Path, split: str, device: torch.device | str = "cpu") -> Split:
     """Load a split once into memory as tensors on ``device`` (no per-image transforms)."""
+    import torch
+
     images, labels = read_split(data_dir, split)
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     y = torch.from_numpy(labels.astype(np.int64))
     return Split(x.to(device), y.to(device))
+
+
+def load_data(device: torch.device | str, data_dir: Path = DATA_DIR) -> tuple[Split, Split]:
+    """The verified training and test splits, on ``device``."""
+    return load_split(data_dir, "train", device), load_split(data_dir, "test", device)

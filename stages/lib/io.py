@@ -18,11 +18,10 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
+if TYPE_CHECKING:  # torch is imported by the functions that need it: `download` needs none
+    import torch
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -103,6 +102,8 @@ class Outputs:
 
     def save_checkpoint(self, path: Path, model: torch.nn.Module, config: Mapping[str, Any]) -> None:
         """A directory with ``config.json`` and ``model.safetensors``: no pickle, rebuildable."""
+        from safetensors.torch import save as safetensors_bytes
+
         tmp = self.directory(path)
         (tmp / "config.json").write_bytes(json_bytes(dict(config)))
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -134,6 +135,8 @@ def transaction() -> Iterator[Outputs]:
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read a directory written by :meth:`Outputs.save_checkpoint` (no unpickling)."""
+    from safetensors.torch import load_file
+
     path = Path(path)
     config = json.loads((path / "config.json").read_text())
     return config, load_file(path / "model.safetensors")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
+
+from stages.lib.io import load_checkpoint
 
 INPUT_DIM = 28 * 28
 
@@ -155,14 +158,15 @@ class ClassifierConfig:
     channels1: int = 16
     channels2: int = 32
     hidden: int = 128
+    # The training set's pixel mean and std (MNIST's by default): standardised inputs train
+    # markedly faster.
+    pixel_mean: float = 0.1307
+    pixel_std: float = 0.3081
 
 
-class DigitClassifier(nn.Module):
-    """A small LeNet-style CNN that judges generated digits (its ``hidden`` features feed the
+class ImageClassifier(nn.Module):
+    """A small LeNet-style CNN that judges generated images (its ``hidden`` features feed the
     Frechet distance): conv5-pool-conv5-pool, a ``hidden``-unit layer, 10 logits."""
-
-    # MNIST training-set pixel mean and std: standardised inputs train markedly faster.
-    MEAN, STD = 0.1307, 0.3081
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
@@ -177,7 +181,7 @@ class DigitClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations of (B, 784) images in [0, 1]."""
-        x = (x.view(-1, 1, 28, 28) - self.MEAN) / self.STD
+        x = (x.view(-1, 1, 28, 28) - self.config.pixel_mean) / self.config.pixel_std
         return torch.relu(self.fc1(self.conv(x).flatten(1)))
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
@@ -201,5 +205,13 @@ def build(config: dict) -> nn.Module:
     if kind == "VAEConfig":
         return VAE(VAEConfig(**config))
     if kind == "ClassifierConfig":
-        return DigitClassifier(ClassifierConfig(**config))
+        return ImageClassifier(ClassifierConfig(**config))
     raise ValueError(f"unknown model kind {kind!r}")
+
+
+def load_model(path: Path) -> nn.Module:
+    """Rebuild a model from its checkpoint directory, in eval mode."""
+    config, state = load_checkpoint(path)
+    model = build(config)
+    model.load_state_dict(state)
+    return model.eval()

@@ -14,74 +14,104 @@ from typing import Any
 
 import yaml
 
+from stages.lib.cli import StageError
+from stages.lib.data import DATASETS
+
 PARAMS_FILE = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(StageError, ValueError):
     """A value in params.yaml is missing, unknown, of the wrong type or out of range."""
 
 
-def _positive() -> Any:
-    return field(metadata={"min": 1})
+# Ranges are what the code can do, so that a bad value fails here and not hours later. Every
+# number has finite bounds, which NaN and infinities fail too.
+INPUT_DIM = 784  # 28x28 pixels: no code or PCA axis can exceed it
+TRAIN_SIZE = 60_000  # a batch larger than the training set is one batch
+SEED_MAX = 2**64 - 1  # torch.manual_seed's range
 
 
-def _gt0() -> Any:
-    return field(metadata={"gt": 0.0})
+def _between(low: float, high: float) -> Any:
+    return field(metadata={"min": low, "max": high})
+
+
+def _seed() -> Any:
+    return field(metadata={"min": 0, "max": SEED_MAX})
+
+
+def _seeds() -> Any:
+    return field(metadata={"nonempty": True, "unique": True, "min": 0, "max": SEED_MAX})
+
+
+def _lr() -> Any:
+    return field(metadata={"gt": 0.0, "max": 1.0})
+
+
+HIDDEN = (1, 8192)
+LATENT_2D = (2, INPUT_DIM)  # the latent scatter and decoded grid need two axes
+EPOCHS = (1, 10_000)
+BATCH = (1, TRAIN_SIZE)
+GRID_CELLS = (2, 64)  # cells per side of a decoded grid: 64x64 = 4096 decodes
+GRID_RANGE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
 class AEParams:
-    hidden: int = _positive()
-    latent: int = _positive()
-    epochs: int = _positive()
-    batch_size: int = _positive()
-    lr: float = _gt0()
-    seeds: tuple[int, ...] = field(metadata={"nonempty": True, "unique": True})
+    hidden: int = _between(*HIDDEN)
+    latent: int = _between(*LATENT_2D)
+    epochs: int = _between(*EPOCHS)
+    batch_size: int = _between(*BATCH)
+    lr: float = _lr()
+    seeds: tuple[int, ...] = _seeds()
 
 
 @dataclass(frozen=True)
 class GridParams:
-    range: float = _gt0()
-    size: int = _positive()
+    range: float = _between(*GRID_RANGE)
+    size: int = _between(*GRID_CELLS)
 
 
 @dataclass(frozen=True)
 class PCAParams:
-    components: int = field(metadata={"min": 1, "max": 784})
+    components: int = _between(*LATENT_2D)
+    fit_images: int = _between(2, TRAIN_SIZE)  # training images the fit sees, drawn by `seed`
+    seed: int = _seed()
 
 
 @dataclass(frozen=True)
 class SweepParams:
-    sizes: tuple[int, ...] = field(metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": 784})
-    seed: int = field()
+    sizes: tuple[int, ...] = field(
+        metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": INPUT_DIM}
+    )
+    seed: int = _seed()
 
 
 @dataclass(frozen=True)
 class VAEParams:
-    hidden: int = _positive()
-    latent: int = _positive()
-    epochs: int = _positive()
-    batch_size: int = _positive()
-    lr: float = _gt0()
-    seed: int = field()
-    grid_range: float = _gt0()
-    grid_size: int = _positive()
+    hidden: int = _between(*HIDDEN)
+    latent: int = _between(*LATENT_2D)
+    epochs: int = _between(*EPOCHS)
+    batch_size: int = _between(*BATCH)
+    lr: float = _lr()
+    seed: int = _seed()
+    grid_range: float = _between(*GRID_RANGE)
+    grid_size: int = _between(*GRID_CELLS)
 
 
 @dataclass(frozen=True)
 class ClassifierParams:
-    epochs: int = _positive()
-    batch_size: int = _positive()
-    lr: float = _gt0()
+    epochs: int = _between(*EPOCHS)
+    batch_size: int = _between(*BATCH)
+    lr: float = _lr()
     lr_decay: float = field(metadata={"gt": 0.0, "max": 1.0})
-    seed: int = field()
+    seed: int = _seed()
 
 
 @dataclass(frozen=True)
 class SampleParams:
-    count: int = _positive()
-    score_count: int = field(metadata={"min": 2})
-    seeds: tuple[int, ...] = field(metadata={"nonempty": True, "unique": True})
+    count: int = _between(1, 1024)  # images drawn per figure
+    score_count: int = _between(2, 100_000)
+    seeds: tuple[int, ...] = _seeds()
 
     def __post_init__(self) -> None:
         if self.count > self.score_count:
@@ -93,6 +123,7 @@ class SampleParams:
 
 @dataclass(frozen=True)
 class Params:
+    dataset: str = field(metadata={"choices": tuple(DATASETS)})
     device: str = field(metadata={"check": "device"})
     precision: str = field(metadata={"choices": ("fp32", "bf16")})
     ae: AEParams
@@ -102,6 +133,31 @@ class Params:
     vae: VAEParams
     classifier: ClassifierParams
     sample: SampleParams
+
+    def __post_init__(self) -> None:
+        if self.precision == "bf16" and _runs_on_cpu(self.device) and not cpu_has_bf16():
+            raise ParamsError(
+                "precision is 'bf16' but this CPU has no bf16 arithmetic (neither AMX nor AVX512-BF16): "
+                "autocast would emulate it, many times slower than fp32; use precision: fp32"
+            )
+
+
+def _runs_on_cpu(device: str) -> bool:
+    if device == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return device == "cpu"
+
+
+def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU does bf16 arithmetic in hardware (x86: AMX or AVX512-BF16 on Linux)."""
+    try:
+        with cpuinfo.open() as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:  # not Linux: no way to tell here, so no claim of speed either
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags))
 
 
 def _type_name(tp: Any) -> str:
@@ -124,6 +180,8 @@ def _check_scalar(value: Any, tp: type, key: str) -> Any:
 
 
 def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
+    if "min" in meta and "max" in meta and not meta["min"] <= value <= meta["max"]:
+        raise ParamsError(f"{key} must be between {_show(meta['min'])} and {_show(meta['max'])}, got {value!r}")
     if "min" in meta and value < meta["min"]:
         raise ParamsError(f"{key} must be >= {meta['min']}, got {value!r}")
     if "max" in meta and value > meta["max"]:
@@ -135,6 +193,10 @@ def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
         raise ParamsError(f"{key} must be one of {allowed}, got {value!r}")
     if meta.get("check") == "device":
         _check_device(value, key)
+
+
+def _show(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 def _check_device(value: str, key: str) -> None:

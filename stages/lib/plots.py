@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 SIDE = 28
 
@@ -34,9 +35,12 @@ def tile(images: np.ndarray, cols: int) -> np.ndarray:
     return canvas.reshape(rows, cols, SIDE, SIDE).transpose(0, 2, 1, 3).reshape(rows * SIDE, cols * SIDE)
 
 
-def draw_scatter(ax: Axes, codes: np.ndarray, labels: np.ndarray, title: str) -> None:
-    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=2)
-    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+def draw_scatter(ax: Axes, codes: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str) -> None:
+    """The first two latent axes, one colour per class, the class names on the colour bar."""
+    n = len(classes)
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=n - 0.5, s=2)
+    bar = ax.figure.colorbar(points, ax=ax, ticks=range(n), label="class")
+    bar.ax.set_yticklabels(classes)
     ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
 
 
@@ -45,9 +49,9 @@ def draw_grid(ax: Axes, images: np.ndarray, limit: float, size: int, title: str)
     ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
 
 
-def scatter_figure(codes: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+def scatter_figure(codes: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
-    draw_scatter(ax, codes, labels, title)
+    draw_scatter(ax, codes, labels, classes, title)
     return fig
 
 
@@ -67,12 +71,12 @@ def samples_figure(images: np.ndarray, title: str) -> Figure:
 
 
 def side_by_side_figure(
-    panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, int]],
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, int]], classes: Sequence[str]
 ) -> Figure:
     """One column per model: (name, codes, labels, grid images, grid limit, grid size)."""
     fig, axes = plt.subplots(2, len(panels), figsize=(6 * len(panels), 11), layout="constrained", squeeze=False)
     for col, (name, codes, labels, images, limit, size) in enumerate(panels):
-        draw_scatter(axes[0, col], codes, labels, f"{name}: test-set latent codes")
+        draw_scatter(axes[0, col], codes, labels, classes, f"{name}: test-set latent codes")
         draw_grid(axes[1, col], images, limit, size, f"{name}: decoded grid")
     return fig
 
@@ -82,10 +86,22 @@ def sweep_figure(sizes: Sequence[int], curves: dict[str, Sequence[float]], elbow
     for label, values in curves.items():
         style = "-o" if "test" in label else "--."
         ax.plot(sizes, values, style, label=label, markersize=4)
+    ax.set(xlabel="latent size", ylabel="reconstruction MSE per pixel", title="Autoencoder vs PCA", yscale="log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # latent sizes are whole numbers
     for method, knee in elbows.items():
         if knee is not None:
             ax.axvline(knee, color="gray", linestyle=":", linewidth=1)
-            ax.annotate(f"{method} elbow {knee}", (knee, ax.get_ylim()[1]), rotation=90, va="top", fontsize=8)
-    ax.set(xlabel="latent size", ylabel="reconstruction MSE per pixel", title="Autoencoder vs PCA", yscale="log")
+            # Beside the line, not on it, at the top of the axes whatever the data's scale.
+            ax.annotate(
+                f"{method} elbow {knee}",
+                (knee, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -3),
+                textcoords="offset points",
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=8,
+            )
     ax.legend()
     return fig

@@ -8,12 +8,10 @@ replayed from a captured CUDA graph (:class:`_GraphedStep`).
 
 from __future__ import annotations
 
-import ctypes
-import os
-import random
+import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -22,13 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stages.lib.cli import StageError
 from stages.lib.data import Split
 from stages.lib.losses import mse_per_pixel, vae_loss
 from stages.lib.models import VAE
+from stages.lib.runtime import EVAL_BATCH, batches
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
-# Inference batch: 256 ran the batched sweep's evaluation 25% faster than 2048 on the CPU.
-EVAL_BATCH = 256
+
+
+class DivergedError(StageError):
+    """A loss turned NaN or infinite: the stage stops before it writes anything."""
 
 
 @dataclass(frozen=True)
@@ -40,61 +42,6 @@ class Recipe:
     precision: str = "fp32"
     lr_decay: float = 1.0  # learning rate multiplied by this after every epoch; 1 = constant
     cuda_graphs: bool = True  # on CUDA, replay steps from a CUDA graph; same kernels, same results
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) from one params value."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def setup(device: str) -> torch.device:
-    """Resolve ``device: auto`` and make kernels deterministic on this machine."""
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    # As training converges, some values become subnormal and x86 arithmetic on them is
-    # very slow: epochs slowed from 2.8 s to 5.3 s by epoch 7. Flushing them to zero
-    # changed no printed digit of the losses and keeps every epoch at the first one's speed.
-    torch.set_flush_denormal(True)
-    _reuse_freed_memory()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        # cuBLAS needs a fixed workspace to be deterministic.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    # Every op used here is deterministic on the CPU, which the tests check byte for byte. On
-    # CUDA a few kernels (the classifier's loss backward) have no deterministic variant:
-    # there a warning beats refusing to run. This is use_deterministic_algorithms(True,
-    # warn_only=...) without its import of torch._inductor, which we never use: it took
-    # 1.7 s of the start of stages that build no optimiser (sample, report) on 2 cores.
-    torch.set_deterministic_debug_mode("warn" if device.startswith("cuda") else "error")
-    # Deterministic mode also fills every new tensor with NaN, a guard against reading
-    # uninitialised memory that no op here does; they took 17% of a profiled bf16 step.
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    return torch.device(device)
-
-
-def _reuse_freed_memory() -> None:
-    """Keep freed activation buffers in the process instead of handing them back to the OS.
-
-    By default glibc returns large freed blocks to the OS (unmapping them, or trimming the
-    heap), so the batched sweep's activations and gradients page-faulted in afresh: about
-    1,600 faults per step in steady state. Fixed mmap and trim thresholds let the heap
-    reuse those blocks: about 200 faults per step, and 74 instead of 96 ms per step in one
-    paired run. Peak memory stays the same (one model's steps barely fault either way).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, for one): leave the allocator alone
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
-    # 32 MiB, the ceiling mallopt(3) documents for 64-bit; the sweep's largest per-step
-    # tensor, the first layer's weight gradient, is 30.5 MB.
-    mallopt(m_mmap_threshold, 32 << 20)
-    mallopt(m_trim_threshold, 1 << 30)
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
@@ -118,11 +65,6 @@ def vae_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[st
 def classifier_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     logits = model(x)
     return {"loss": F.cross_entropy(logits.float(), y), "error": (logits.argmax(1) != y).float().mean()}
-
-
-def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor | slice]:
-    for start in range(0, n, batch_size):
-        yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
 
 
 class _Sums:
@@ -157,7 +99,7 @@ def evaluate(model: nn.Module, objective: Objective, data: Split, precision: str
     model.eval()
     sums = _Sums()
     with autocast(data.images.device, precision):
-        for idx in _batches(len(data), EVAL_BATCH):
+        for idx in batches(len(data), EVAL_BATCH):
             sums.add(objective(model, data.images[idx], data.labels[idx]), len(data.labels[idx]))
     model.train(was_training)
     return sums.means(len(data))
@@ -225,12 +167,6 @@ class _GraphedStep(_Step):
         self.graph.replay()
 
 
-@torch.no_grad()
-def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Apply ``fn`` to ``x`` in large batches and concatenate the results."""
-    return torch.cat([fn(x[idx]) for idx in _batches(len(x), EVAL_BATCH)])
-
-
 def to_python(terms: dict[str, torch.Tensor], prefix: str) -> dict[str, float | list[float]]:
     return {f"{prefix}{k}": v.tolist() for k, v in terms.items()}
 
@@ -257,16 +193,26 @@ def fit(
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(len(train), generator=order_gen).to(device)
-        for idx in _batches(len(train), recipe.batch_size, order):
+        for idx in batches(len(train), recipe.batch_size, order):
             step(idx)
         schedule.step()
         record: dict[str, float | list[float]] = {"epoch": epoch}
         record |= to_python(step.sums.means(len(train)), "train_")
         record |= to_python(evaluate(model, objective, test, recipe.precision), "test_")
+        _check_finite(record, name)
         history.append(record)
         seconds = time.perf_counter() - start
         print(f"{name}: epoch {epoch}/{recipe.epochs} {_summary(record)} ({seconds:.1f} s)", file=sys.stderr)
     return history
+
+
+def _check_finite(record: dict[str, float | list[float]], name: str) -> None:
+    for key, value in record.items():
+        if not all(math.isfinite(v) for v in np.ravel(value)):
+            raise DivergedError(
+                f"{name}: {key} is {value} at epoch {record['epoch']}; "
+                "training diverged, so nothing is written (try a smaller learning rate)"
+            )
 
 
 def _summary(record: dict[str, float | list[float]]) -> str:
@@ -275,3 +221,14 @@ def _summary(record: dict[str, float | list[float]]) -> str:
         v = record[k]
         parts.append(f"{k} {np.mean(v):.5f}" + (" (mean of members)" if isinstance(v, list) else ""))
     return ", ".join(parts)
+
+
+def history_table(history: list[dict]) -> tuple[list[str], list[list]]:
+    """Per-epoch records as CSV columns and rows (floats rounded for stable, small files)."""
+    columns = list(history[0])
+    rows = [[_fmt(record[c]) for c in columns] for record in history]
+    return columns, rows
+
+
+def _fmt(value: object) -> object:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
