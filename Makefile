@@ -1,17 +1,25 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
 # make bench  - the benchmarks in benchmarks/
+# make lock   - re-pin requirements.txt from requirements.in
 VENV ?= .venv
-PYTHON ?= python3.11
+# The first of python3.11 ... python3.14 on PATH, else python3 if it is 3.11 or newer.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint bench clean
+.PHONY: install python repro test lint bench lock clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+python:
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.11 or newer found: install python3.11, 3.12, 3.13 or 3.14, or set PYTHON=..." >&2; exit 2; }
+	@echo $(PYTHON)
+
+$(VENV)/.installed: requirements.txt | python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
@@ -32,6 +40,10 @@ bench: install
 	$(BIN)/python -m benchmarks.step
 	$(BIN)/python -m benchmarks.sweep
 	$(BIN)/python -m benchmarks.study
+
+lock: install
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile --universal --python-version 3.11 requirements.in -o requirements.txt
 
 clean:
 	rm -rf $(VENV)
