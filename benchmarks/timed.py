@@ -1,24 +1,39 @@
-"""Run a command and append its wall time and peak resident memory to $BENCH_LOG (JSON lines).
+"""Run a command and append its wall time, training time and peak resident memory to $BENCH_LOG.
 
 Used by benchmarks.study, which prefixes every stage command in a scratch copy of dvc.yaml.
+The command's stderr passes through; the training time is the sum of the per-epoch times
+that ``stages.lib.train.fit`` prints ("...: epoch 3/20 ... (2.9 s)").
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+
+EPOCH = re.compile(r": epoch \d+/\d+ .*\((\d+(?:\.\d+)?) s\)$")
 
 
 def main() -> None:
     command = sys.argv[1:]
     start = time.perf_counter()
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    training = 0.0
+    for line in child.stderr:
+        sys.stderr.write(line)
+        if match := EPOCH.search(line.rstrip()):
+            training += float(match.group(1))
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    record = {"cmd": " ".join(command[2:]), "seconds": round(seconds, 2), "max_rss_mb": usage.ru_maxrss // 1024}
+    record = {
+        "cmd": " ".join(command[2:]),
+        "seconds": round(seconds, 2),
+        "training_s": round(training, 2),
+        "max_rss_mb": usage.ru_maxrss // 1024,
+    }
     with open(os.environ["BENCH_LOG"], "a") as log:
         log.write(json.dumps(record) + "\n")
     sys.exit(os.waitstatus_to_exitcode(status))
