@@ -4,7 +4,8 @@ them with the image classifier; the autoencoder decoded from the same prior is t
 Reads:  params.yaml (sample), models/vae/, models/ae/seed_<first seed>/, models/classifier/,
         data/idx (test images: the reference for the Frechet distance).
 Writes: plots/samples/seed_<s>.png per seed and ae_control.png;
-        metrics/samples.json (per set: confidence, class entropy, Frechet distance).
+        metrics/samples.json (per set: confidence, class entropy, Frechet distance; how far
+        the sets' class shares differ).
 """
 
 import argparse
@@ -18,6 +19,21 @@ from stages.lib.data import load_data
 from stages.lib.models import load_model
 from stages.lib.plots import samples_figure
 from stages.lib.runtime import predict, setup
+
+
+def class_share_gap(predicted: list[np.ndarray]) -> dict[str, float]:
+    """Do the sets differ in which classes they hold beyond what sampling alone gives?
+
+    ``max``: the largest difference between two sets in one class's share of images.
+    ``max_z``: the largest such difference in units of its sampling noise,
+    sqrt(2 p (1 - p) / n) for a class of overall share p in sets of n images.
+    """
+    shares = np.stack([np.bincount(labels, minlength=10) / len(labels) for labels in predicted])  # (sets, classes)
+    gaps = shares.max(0) - shares.min(0)
+    p = shares.mean(0)
+    noise = np.sqrt(2 * p * (1 - p) / len(predicted[0]))
+    z = np.divide(gaps, noise, out=np.zeros_like(gaps), where=noise > 0)
+    return {"max": float(gaps.max()), "max_z": float(z.max())}
 
 
 def main() -> None:
@@ -36,14 +52,14 @@ def main() -> None:
         z = torch.randn(p.sample.score_count, latent, generator=torch.Generator().manual_seed(seed))
         return predict(decode, z).numpy()
 
-    def score(images: np.ndarray) -> dict[str, float]:
+    def judged(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = predict(judge.features, torch.from_numpy(images))
-        probs = torch.softmax(predict(judge.head, features), 1)
-        return metrics.sample_quality(probs.numpy(), features.numpy(), reference)
+        return torch.softmax(predict(judge.head, features), 1).numpy(), features.numpy()
 
     sets = {f"vae_seed_{s}": generate(vae.decode, vae.config.latent, s) for s in p.sample.seeds}
     control = generate(ae.decode, ae.config.latent, p.sample.seeds[0])
-    scores = {name: score(images) for name, images in sets.items()}
+    judgements = {name: judged(images) for name, images in sets.items()}
+    scores = {name: metrics.sample_quality(*j, reference) for name, j in judgements.items()}
     half = len(reference) // 2
     with io.transaction() as out:
         folder = out.directory(Path("plots/samples"))
@@ -55,7 +71,8 @@ def main() -> None:
         out.write_json(Path("metrics/samples.json"), {
             "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in metrics.SAMPLE_QUALITY},
             "vae_sets": scores,
-            "ae_control": score(control),
+            "ae_control": metrics.sample_quality(*judged(control), reference),
+            "class_share_gap": class_share_gap([probs.argmax(1) for probs, _ in judgements.values()]),
             "test_halves_frechet": metrics.frechet_distance(reference[:half], reference[half:]),
         })  # fmt: skip
 

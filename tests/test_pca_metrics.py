@@ -127,3 +127,17 @@ def test_sample_quality_of_confident_even_and_of_collapsed_sets():
     collapsed = metrics.sample_quality(np.full((100, 10), 0.1) + np.eye(10)[0] * 0.05, feats, feats + 1)
     assert collapsed["class_entropy"] == 0.0 and collapsed["confidence"] == pytest.approx(0.15)
     assert collapsed["frechet"] == pytest.approx(4.0)
+
+
+def test_sample_quality_of_known_predictions():
+    """Confidence is the mean top-class probability (not its maximum); the class entropy is
+    of the histogram of predicted classes."""
+    probs = np.zeros((4, 10))
+    probs[0, 3], probs[0, 4] = 0.9, 0.1
+    probs[1, 3], probs[1, 5] = 0.5, 0.5
+    probs[2, 7], probs[3, 7] = 1.0, 1.0  # predicted: 3, 3, 7, 7
+    features = np.random.default_rng(0).normal(size=(4, 3))
+    result = metrics.sample_quality(probs, features, features)
+    assert result["confidence"] == pytest.approx((0.9 + 0.5 + 1.0 + 1.0) / 4)
+    assert result["class_entropy"] == pytest.approx(np.log(2))
+    assert result["frechet"] == pytest.approx(0.0, abs=1e-9)

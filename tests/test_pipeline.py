@@ -18,8 +18,19 @@ from tests.synthetic import copy_stages, write_mirror
 from tests.test_dependencies import invalidated_by
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ["dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
-STAGES = {"download", "train_ae@1", "train_ae@2", "pca", "sweep", "train_vae", "classifier", "sample", "report"}
+PIPELINE = ["dvc.yaml", ".dvc/config", ".dvc/plots/offline.html", ".dvcignore", ".gitignore"]
+STAGES = {
+    "download",
+    "train_ae@1",
+    "train_ae@2",
+    "pca",
+    "sweep",
+    "train_vae",
+    "classifier",
+    "sample",
+    "judge",
+    "report",
+}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
 
@@ -264,10 +275,10 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     assert ran(dvc(repo, env, "repro")) == set()
 
     write_params(repo, lambda p: p["vae"].update(epochs=2))
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report"}
 
     write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
-    assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "judge", "report"}
 
     # Without any DVC cache or remote, `dvc plots diff` compares the figures and curves of
     # the workspace with HEAD's, which git holds.
@@ -281,6 +292,70 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     assert images[0] != images[1]
     rows = diff["data"]["plots/vae/loss.csv"][0]["content"]["data"]["values"]
     assert sorted(r["rev"] for r in rows) == ["HEAD", "workspace", "workspace"]  # one epoch, then two
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="needs Debian's chromium (CI installs it)")
+def test_plots_render_in_a_browser_with_no_network(pipeline, tmp_path):
+    """`dvc plots show` writes a page that carries Vega itself: headless Chromium, with every
+    host unresolvable and a dead proxy, draws the error-vs-latent-size curve as SVG marks."""
+    repo, env, _ = pipeline
+    out = tmp_path / "page"
+    dvc(repo, env, "plots", "show", "-o", str(out))
+    page = (out / "index.html").read_text()
+    assert not re.search(r"<script[^>]+src=", page) and "cdn.jsdelivr" not in page
+    done = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+            "--dump-dom", (out / "index.html").as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    divs = re.split(r'<div id="', done.stdout)
+    (curve,) = [d for d in divs if d.startswith("Reconstruction")]
+    marks = re.findall(r'<path[^>]*aria-roledescription="line mark"', curve) or re.findall(r"mark-line", curve)
+    points = re.findall(r'aria-roledescription="(?:point|symbol) mark"|<path[^>]*class="[^"]*mark-symbol', curve)
+    print(f"error-vs-latent-size curve: {len(marks)} line marks, {len(points)} point marks drawn")
+    assert "<svg" in curve and marks
+
+
+def test_an_experiment_travels_between_two_clones_through_the_remotes(pipeline, tmp_path):
+    """Clone A runs an experiment and pushes it (git remote) and its results (DVC remote, with
+    the run cache); clone B pulls it, applies it and restores its outputs: nothing to rerun."""
+    repo, env, _ = pipeline
+    origin = tmp_path / "origin.git"
+    run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path, env)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for clone_dir in (a, b):
+        run(["git", "clone", "-q", str(origin), str(clone_dir)], tmp_path, env)
+    timings = {}
+
+    def timed(name: str, where: Path, *args: str) -> str:
+        start = time.perf_counter()
+        output = dvc(where, env, *args)
+        timings[name] = time.perf_counter() - start
+        return output
+
+    timed("A: dvc pull", a, "pull")
+    timed("A: dvc exp run", a, "exp", "run", "-S", "vae.epochs=2", "-n", "vae-2")
+    timed("A: dvc exp push", a, "exp", "push", "origin", "vae-2")
+    timed("A: dvc push --run-cache", a, "push", "--run-cache")
+    timed("B: dvc exp pull", b, "exp", "pull", "origin", "vae-2")
+    shown = json.loads(dvc_stdout(b, env, "exp", "show", "--json"))
+    names = {exp["name"] for commit in shown for exp in commit.get("experiments") or []}
+    assert "vae-2" in names
+    timed("B: dvc exp apply", b, "exp", "apply", "vae-2")
+    timed("B: dvc pull", b, "pull")
+    assert ran(timed("B: dvc repro", b, "repro")) == set()
+    assert yaml.safe_load((b / "params.yaml").read_text())["vae"]["epochs"] == 2
+    assert lock_outputs(b) == lock_outputs(a)
+    print("; ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
 
 
 def wait_for_training(proc: subprocess.Popen, marker: str) -> str:
@@ -324,7 +399,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
 
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report"}
     interrupted = lock_outputs(repo)
     dvc(repo, env, "repro", "--force", "train_vae")
     assert lock_outputs(repo) == interrupted

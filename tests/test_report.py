@@ -1,11 +1,4 @@
 from stages.lib.report import compare, image, num, table
-from stages.report import agreement
-
-
-def test_agreement_with_the_study_elbows():
-    assert agreement({"ae": 9, "pca": 15}) == "the autoencoder agrees with the study; the PCA agrees with the study"
-    text = agreement({"ae": 7, "pca": None})
-    assert "autoencoder elbow comes earlier than the study" in text and "no elbow found for the PCA" in text
 
 
 def test_compare_names_the_lower_and_the_factor():

@@ -1,0 +1,64 @@
+"""Measures for the study's judgements of images and latent spaces by eye.
+
+Each takes tensors and returns plain numbers; each has a known value on inputs built for it
+in tests/test_quality.py (a blurred image is less sharp, identical neighbours are 0 apart,
+samples of N(0, I) are 0 from it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+SIDE = 28
+
+
+def gradient_energy(images: torch.Tensor) -> float:
+    """Mean squared difference between neighbouring pixels, across and down, of (n, 784)
+    images: what blurring lowers and sharp strokes raise."""
+    x = images.double().reshape(-1, SIDE, SIDE)
+    across, down = x.diff(dim=2), x.diff(dim=1)
+    return float((across.pow(2).mean() + down.pow(2).mean()) / 2)
+
+
+def sharpness_ratio(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Gradient energy of ``images`` over that of ``reference``: below 1 is blurrier."""
+    return gradient_energy(images) / gradient_energy(reference)
+
+
+def grid_neighbours(values: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs of horizontally and vertically adjacent cells of a row-major size x size grid:
+    (first, second), each of shape (2 * size * (size - 1), ...)."""
+    cells = values.reshape(size, size, *values.shape[1:])
+    first = torch.cat([cells[:, :-1].flatten(0, 1), cells[:-1, :].flatten(0, 1)])
+    second = torch.cat([cells[:, 1:].flatten(0, 1), cells[1:, :].flatten(0, 1)])
+    return first, second
+
+
+def neighbour_distance(images: torch.Tensor, size: int) -> float:
+    """Mean absolute pixel difference between adjacent cells of a decoded grid: 0 when every
+    step of the walk changes nothing, larger when it jumps."""
+    first, second = grid_neighbours(images.double(), size)
+    return float((first - second).abs().mean())
+
+
+def class_change_rate(predicted: torch.Tensor, size: int) -> float:
+    """Share of adjacent cell pairs whose predicted class differs."""
+    first, second = grid_neighbours(predicted, size)
+    return float((first != second).double().mean())
+
+
+def gaussian_kl_from_prior(codes: torch.Tensor) -> float:
+    """KL(N(m, S) || N(0, I)) of the Gaussian fitted to the codes (mean m, covariance S):
+    0 when the codes have the prior's first two moments, growing with any shift, stretch or
+    correlation. ``0.5 * (tr S + m.m - d - log det S)``."""
+    x = codes.double()
+    mean = x.mean(0)
+    cov = torch.atleast_2d(torch.cov(x.T))
+    d = x.shape[1]
+    return float(0.5 * (cov.trace() + mean @ mean - d - torch.logdet(cov)))
+
+
+def coefficient_of_variation(values: list[float]) -> float:
+    """Sample standard deviation over the mean's magnitude: the spread of a measure over runs."""
+    x = torch.tensor(values, dtype=torch.float64)
+    return float(x.std(correction=1) / x.mean().abs()) if len(x) > 1 else 0.0
