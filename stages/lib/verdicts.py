@@ -9,7 +9,8 @@ metrics/study.json keeps each outcome (a boolean, or the number of runs it holds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stages.lib.quality import coefficient_of_variation
@@ -54,6 +55,25 @@ def _model_name(key: str) -> str:
 
 def _values(pairs: Sequence[tuple[str, float]], digits: int = 3) -> str:
     return ", ".join(f"{name} {num(value, digits)}" for name, value in pairs)
+
+
+def _against_each_seed(
+    *,
+    key: str,
+    claim: str,
+    measure: str,
+    rule: str,
+    name: str,
+    value: float,
+    per_seed: dict[int, float],
+    holds: Callable[[float, float], bool],
+    digits: int = 3,
+) -> Verdict:
+    """A claim that compares one model's number with the autoencoder's of every seed:
+    ``holds(value, per_seed[s])`` decides each run."""
+    pairs = [(name, value)] + [(f"AE seed {s}", v) for s, v in per_seed.items()]
+    outcome = sum(bool(holds(value, v)) for v in per_seed.values())
+    return Verdict(key, claim, measure, _values(pairs, digits), rule, outcome, len(per_seed))
 
 
 def runs_differ(seeds: Sequence[int], ae: dict) -> Verdict:
@@ -108,39 +128,43 @@ def recognisable_but_blurred(seeds: Sequence[int], judge: dict) -> Verdict:
 
 def pca_blurrier(seeds: Sequence[int], judge: dict) -> Verdict:
     rec = judge["reconstructions"]
-    pca = rec["pca"]["sharpness_ratio"]
-    return Verdict(
-        "pca_blurrier_than_ae",
-        "PCA's reconstructions are blurrier than the autoencoder's",
-        "sharpness ratio (gradient energy over the originals')",
-        _values([("PCA", pca)] + [(f"AE seed {s}", rec[f"ae_seed_{s}"]["sharpness_ratio"]) for s in seeds], 2),
-        "PCA's ratio below the AE's, per seed",
-        _per_run(seeds, lambda s: pca < rec[f"ae_seed_{s}"]["sharpness_ratio"]),
-        len(seeds),
+    return _against_each_seed(
+        key="pca_blurrier_than_ae",
+        claim="PCA's reconstructions are blurrier than the autoencoder's",
+        measure="sharpness ratio (gradient energy over the originals')",
+        rule="PCA's ratio below the AE's, per seed",
+        name="PCA",
+        value=rec["pca"]["sharpness_ratio"],
+        per_seed={s: rec[f"ae_seed_{s}"]["sharpness_ratio"] for s in seeds},
+        holds=operator.lt,
+        digits=2,
     )
 
 
 def ae_separates_better(seeds: Sequence[int], ae: dict, pca: dict) -> Verdict:
-    return Verdict(
-        "ae_separates_better_than_pca",
-        "PCA separates digits less well than the autoencoder",
-        "silhouette of the test codes by class",
-        _values([("PCA", pca["silhouette"])] + [(f"AE seed {s}", ae[s]["silhouette"]) for s in seeds]),
-        "AE silhouette above PCA's, per seed",
-        _per_run(seeds, lambda s: ae[s]["silhouette"] > pca["silhouette"]),
-        len(seeds),
+    return _against_each_seed(
+        key="ae_separates_better_than_pca",
+        claim="PCA separates digits less well than the autoencoder",
+        measure="silhouette of the test codes by class",
+        rule="AE silhouette above PCA's, per seed",
+        name="PCA",
+        value=pca["silhouette"],
+        per_seed={s: ae[s]["silhouette"] for s in seeds},
+        holds=operator.lt,
     )
 
 
 def ae_reconstructs_better(seeds: Sequence[int], ae: dict, pca: dict) -> Verdict:
-    return Verdict(
-        "ae_reconstructs_better_than_pca",
-        "the autoencoder reconstructs better than PCA",
-        "test MSE per pixel, 2-D",
-        _values([("PCA", pca["test_mse"])] + [(f"AE seed {s}", ae[s]["test_mse"]) for s in seeds], 4),
-        "AE test MSE below PCA's, per seed",
-        _per_run(seeds, lambda s: ae[s]["test_mse"] < pca["test_mse"]),
-        len(seeds),
+    return _against_each_seed(
+        key="ae_reconstructs_better_than_pca",
+        claim="the autoencoder reconstructs better than PCA",
+        measure="test MSE per pixel, 2-D",
+        rule="AE test MSE below PCA's, per seed",
+        name="PCA",
+        value=pca["test_mse"],
+        per_seed={s: ae[s]["test_mse"] for s in seeds},
+        holds=operator.gt,
+        digits=4,
     )
 
 
@@ -239,28 +263,29 @@ def vae_more_compact(seeds: Sequence[int], ae: dict, vae: dict) -> Verdict:
     def spread(m: dict) -> float:
         return sum(m["code_std"]) / len(m["code_std"])
 
-    return Verdict(
-        "vae_more_compact",
-        "the VAE's latent space is more compact",
-        "mean code std of the test codes",
-        _values([("VAE", spread(vae))] + [(f"AE seed {s}", spread(ae[s])) for s in seeds]),
-        "the VAE's spread below the AE's, per seed",
-        _per_run(seeds, lambda s: spread(vae) < spread(ae[s])),
-        len(seeds),
+    return _against_each_seed(
+        key="vae_more_compact",
+        claim="the VAE's latent space is more compact",
+        measure="mean code std of the test codes",
+        rule="the VAE's spread below the AE's, per seed",
+        name="VAE",
+        value=spread(vae),
+        per_seed={s: spread(ae[s]) for s in seeds},
+        holds=operator.lt,
     )
 
 
 def vae_closer_to_prior(seeds: Sequence[int], judge: dict) -> Verdict:
     rec = judge["reconstructions"]
-    vae = rec["vae"]["prior_kl"]
-    return Verdict(
-        "vae_closer_to_normal",
-        "the VAE's codes are more uniformly distributed, following N(0, I)",
-        "KL from N(0, I) of a Gaussian fitted to the test codes",
-        _values([("VAE", vae)] + [(f"AE seed {s}", rec[f"ae_seed_{s}"]["prior_kl"]) for s in seeds]),
-        "the VAE's KL below the AE's, per seed",
-        _per_run(seeds, lambda s: vae < rec[f"ae_seed_{s}"]["prior_kl"]),
-        len(seeds),
+    return _against_each_seed(
+        key="vae_closer_to_normal",
+        claim="the VAE's codes are more uniformly distributed, following N(0, I)",
+        measure="KL from N(0, I) of a Gaussian fitted to the test codes",
+        rule="the VAE's KL below the AE's, per seed",
+        name="VAE",
+        value=rec["vae"]["prior_kl"],
+        per_seed={s: rec[f"ae_seed_{s}"]["prior_kl"] for s in seeds},
+        holds=operator.lt,
     )
 
 
