@@ -1,5 +1,6 @@
 """Each measure of stages/lib/quality.py on inputs whose value is known."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -56,3 +57,14 @@ def test_coefficient_of_variation():
     assert quality.coefficient_of_variation([2.0, 2.0, 2.0]) == 0.0
     assert quality.coefficient_of_variation([1.0, 3.0]) == pytest.approx(2**0.5 / 2)
     assert quality.coefficient_of_variation([5.0]) == 0.0
+
+
+def test_class_share_gap_in_sampling_noise_units():
+    from stages.sample import class_share_gap
+
+    same = [np.array([0] * 50 + [1] * 50)] * 3
+    assert class_share_gap(same) == {"max": 0.0, "max_z": 0.0}
+    swapped = [np.array([0] * 60 + [1] * 40), np.array([0] * 40 + [1] * 60)]
+    gap = class_share_gap(swapped)  # shares 0.6 and 0.4; p = 0.5, noise sqrt(2 * 0.25 / 100)
+    assert gap["max"] == pytest.approx(0.2)
+    assert gap["max_z"] == pytest.approx(0.2 / (0.5 / 100) ** 0.5)
