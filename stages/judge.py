@@ -33,11 +33,12 @@ def main() -> None:
         return torch.softmax(predict(judge, images), 1)
 
     def reconstructions(encode, decode) -> dict[str, float]:
-        recon = predict(lambda x: decode(encode(x)), test.images)
+        codes = study.codes(encode, test)  # encoded once: for the prior and for the decoder
+        recon = predict(decode, codes)
         return {
             "classifier_accuracy": float((classify(recon).argmax(1) == test.labels).double().mean()),
             "sharpness_ratio": quality.sharpness_ratio(recon, test.images),
-            "prior_kl": quality.gaussian_kl_from_prior(study.codes(encode, test)),
+            "prior_kl": quality.gaussian_kl_from_prior(codes),
         }
 
     def grid(decode, latent: int, limit: float, size: int) -> dict[str, float]:

@@ -21,7 +21,7 @@ from stages.lib.models import load_model
 from stages.lib.plots import side_by_side_figure
 from stages.lib.report import compare, image, num, table
 from stages.lib.runtime import setup
-from stages.lib.verdicts import STUDY_ELBOWS, Verdict, all_verdicts
+from stages.lib.verdicts import STUDY_ELBOWS, Verdict, all_verdicts, spread
 
 OUT = Path("report/report.md")
 SIDE_BY_SIDE = Path("report/ae_vs_vae.png")
@@ -90,14 +90,14 @@ def summary(m: Metrics, verdicts: list[Verdict]) -> dict:
     runs = {k: mean_std([m.ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")}
     margins = [(r["pca_test"] - r["ae_test"], int(r["latent"])) for r in m.rows]
     smallest = min(margins)
-    ae_std = sum(sum(m.ae[s]["code_std"]) / len(m.ae[s]["code_std"]) for s in seeds) / len(seeds)
+    ae_spread = sum(spread(m.ae[s]) for s in seeds) / len(seeds)
     control, vae_samples = m.samples["ae_control"], m.samples["vae"]
     return {
         "verdicts": {v.key: v.outcome for v in verdicts},
         "ae_runs": runs,
         "ae_over_pca_test_mse_2d": runs["test_mse"]["mean"] / m.pca["test_mse"],
         "smallest_pca_minus_ae_margin": {"size": smallest[1], "value": smallest[0]},
-        "vae_over_ae_code_std": (sum(m.vae["code_std"]) / len(m.vae["code_std"])) / ae_std,
+        "vae_over_ae_code_std": spread(m.vae) / ae_spread,
         "vae_over_control_confidence": vae_samples["confidence"] / control["confidence"],
         "vae_over_control_frechet": vae_samples["frechet"] / control["frechet"],
     }

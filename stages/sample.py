@@ -14,26 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.lib import cli, io, metrics, params
+from stages.lib import cli, io, metrics, params, quality
 from stages.lib.data import load_data
 from stages.lib.models import load_model
 from stages.lib.plots import samples_figure
 from stages.lib.runtime import predict, setup
-
-
-def class_share_gap(predicted: list[np.ndarray]) -> dict[str, float]:
-    """Do the sets differ in which classes they hold beyond what sampling alone gives?
-
-    ``max``: the largest difference between two sets in one class's share of images.
-    ``max_z``: the largest such difference in units of its sampling noise,
-    sqrt(2 p (1 - p) / n) for a class of overall share p in sets of n images.
-    """
-    shares = np.stack([np.bincount(labels, minlength=10) / len(labels) for labels in predicted])  # (sets, classes)
-    gaps = shares.max(0) - shares.min(0)
-    p = shares.mean(0)
-    noise = np.sqrt(2 * p * (1 - p) / len(predicted[0]))
-    z = np.divide(gaps, noise, out=np.zeros_like(gaps), where=noise > 0)
-    return {"max": float(gaps.max()), "max_z": float(z.max())}
 
 
 def main() -> None:
@@ -72,7 +57,7 @@ def main() -> None:
             "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in metrics.SAMPLE_QUALITY},
             "vae_sets": scores,
             "ae_control": metrics.sample_quality(*judged(control), reference),
-            "class_share_gap": class_share_gap([probs.argmax(1) for probs, _ in judgements.values()]),
+            "class_share_gap": quality.class_share_gap([probs.argmax(1) for probs, _ in judgements.values()]),
             "test_halves_frechet": metrics.frechet_distance(reference[:half], reference[half:]),
         })  # fmt: skip
 

@@ -60,11 +60,9 @@ def test_coefficient_of_variation():
 
 
 def test_class_share_gap_in_sampling_noise_units():
-    from stages.sample import class_share_gap
-
     same = [np.array([0] * 50 + [1] * 50)] * 3
-    assert class_share_gap(same) == {"max": 0.0, "max_z": 0.0}
+    assert quality.class_share_gap(same) == {"max": 0.0, "max_z": 0.0}
     swapped = [np.array([0] * 60 + [1] * 40), np.array([0] * 40 + [1] * 60)]
-    gap = class_share_gap(swapped)  # shares 0.6 and 0.4; p = 0.5, noise sqrt(2 * 0.25 / 100)
+    gap = quality.class_share_gap(swapped)  # shares 0.6 and 0.4; p = 0.5, noise sqrt(2 * 0.25 / 100)
     assert gap["max"] == pytest.approx(0.2)
     assert gap["max_z"] == pytest.approx(0.2 / (0.5 / 100) ** 0.5)

@@ -7,6 +7,7 @@ samples of N(0, I) are 0 from it).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 SIDE = 28
@@ -62,3 +63,18 @@ def coefficient_of_variation(values: list[float]) -> float:
     """Sample standard deviation over the mean's magnitude: the spread of a measure over runs."""
     x = torch.tensor(values, dtype=torch.float64)
     return float(x.std(correction=1) / x.mean().abs()) if len(x) > 1 else 0.0
+
+
+def class_share_gap(predicted: list[np.ndarray]) -> dict[str, float]:
+    """Do the sets differ in which classes they hold beyond what sampling alone gives?
+
+    ``max``: the largest difference between two sets in one class's share of images.
+    ``max_z``: the largest such difference in units of its sampling noise,
+    sqrt(2 p (1 - p) / n) for a class of overall share p in sets of n images.
+    """
+    shares = np.stack([np.bincount(labels, minlength=10) / len(labels) for labels in predicted])  # (sets, classes)
+    gaps = shares.max(0) - shares.min(0)
+    p = shares.mean(0)
+    noise = np.sqrt(2 * p * (1 - p) / len(predicted[0]))
+    z = np.divide(gaps, noise, out=np.zeros_like(gaps), where=noise > 0)
+    return {"max": float(gaps.max()), "max_z": float(z.max())}

@@ -44,6 +44,11 @@ class Verdict:
         return "holds in no run" if self.outcome == 0 else f"holds in {self.outcome} of {self.runs} runs"
 
 
+def spread(m: dict) -> float:
+    """The mean over axes of a model's code std (metrics' ``code_std``): how wide its space is."""
+    return sum(m["code_std"]) / len(m["code_std"])
+
+
 def _per_run(seeds: Sequence[int], test) -> int:
     return sum(bool(test(s)) for s in seeds)
 
@@ -90,16 +95,13 @@ def runs_differ(seeds: Sequence[int], ae: dict) -> Verdict:
 
 
 def spread_matches_separation(seeds: Sequence[int], ae: dict) -> Verdict:
-    def spread(s: int) -> float:
-        return sum(ae[s]["code_std"]) / len(ae[s]["code_std"])
-
-    widest, narrowest = max(seeds, key=spread), min(seeds, key=spread)
+    widest, narrowest = (f(seeds, key=lambda s: spread(ae[s])) for f in (max, min))
     best, worst = (f(seeds, key=lambda s: ae[s]["silhouette"]) for f in (max, min))
     return Verdict(
         "compressed_run_overlaps_expansive_run_separates",
         'one run "more compressed, more overlap", another "more expansive, clearer separation"',
         "per seed: mean code std (spread) and silhouette",
-        "; ".join(f"seed {s}: spread {num(spread(s), 3)}, silhouette {num(ae[s]['silhouette'], 2)}" for s in seeds),
+        "; ".join(f"seed {s}: spread {num(spread(ae[s]), 3)}, silhouette {num(ae[s]['silhouette'], 2)}" for s in seeds),
         "the widest run separates best and the narrowest worst",
         len(seeds) > 1 and widest == best and narrowest == worst,
     )
@@ -260,9 +262,6 @@ def vae_grid_smoother(judge: dict) -> Verdict:
 
 
 def vae_more_compact(seeds: Sequence[int], ae: dict, vae: dict) -> Verdict:
-    def spread(m: dict) -> float:
-        return sum(m["code_std"]) / len(m["code_std"])
-
     return _against_each_seed(
         key="vae_more_compact",
         claim="the VAE's latent space is more compact",
