@@ -18,6 +18,7 @@ from stages.lib.models import (
 from stages.lib.runtime import seed_everything, setup
 from stages.lib.train import (
     DivergedError,
+    FusedAdam,
     Recipe,
     ae_objective,
     classifier_objective,
@@ -86,6 +87,33 @@ def test_batched_sweep_equals_separate_training():
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     # Padded latent units never move: member 0 (latent 2) keeps zeros beyond its size.
     assert batched.w2[0, :, 2:].abs().max() == 0 and batched.w3[0, 2:].abs().max() == 0
+
+
+@pytest.mark.parametrize("lr_decay", [1.0, 0.5])
+def test_fused_adam_gives_torch_adams_weights_bit_for_bit(lr_decay):
+    """The trainer's Adam against ``torch.optim.Adam(fused=True)`` with ``ExponentialLR``:
+    same gradients in, the same weights and moments out, over steps and learning rates."""
+    seed_everything(0)
+    ours = BatchedAutoencoder([Autoencoder(AEConfig(hidden=16, latent=k)) for k in (2, 3)])
+    theirs = copy.deepcopy(ours)
+    opt = FusedAdam(ours.parameters(), lr=1e-2)
+    reference = torch.optim.Adam(theirs.parameters(), lr=1e-2, fused=True)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(reference, gamma=lr_decay)
+    for step in range(6):
+        x = TRAIN.images[32 * step : 32 * (step + 1)]
+        for model, optimizer in ((ours, opt), (theirs, reference)):
+            optimizer.zero_grad()
+            ae_objective(model, x, None)["loss"].sum().backward()
+            optimizer.step()
+        if step % 2:
+            opt.lr *= lr_decay
+            schedule.step()
+    assert opt.lr == reference.param_groups[0]["lr"]
+    for got, want in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(got, want)
+    state = [reference.state[p] for p in theirs.parameters()]
+    assert all(torch.equal(a, s["exp_avg_sq"]) for a, s in zip(opt.exp_avg_sqs, state, strict=True))
+    assert all(torch.equal(a, s["step"]) for a, s in zip(opt.steps, state, strict=True))
 
 
 def test_classifier_learns_the_synthetic_digits():
