@@ -147,9 +147,23 @@ def test_each_data_set_tries_its_own_mirror_variable_first(monkeypatch, name, va
     assert sources[:2] == ["/some/folder", official]
 
 
+@pytest.mark.parametrize("name", sorted(data.DATASETS))
+def test_the_official_mirrors_are_torchvisions(name):
+    import torchvision.datasets
+
+    dataset = data.DATASETS[name]
+    assert list(dataset.mirrors) == getattr(torchvision.datasets, dataset.torchvision_name).mirrors
+
+
 def run_download(cwd: Path, folder: Path, variable: str = "MNIST_MIRROR") -> subprocess.CompletedProcess:
+    """Run the stage; with -X importtime its stderr also lists every module it imported."""
     env = {"PATH": "/usr/bin:/bin", variable: str(folder), "PYTHONPATH": str(cwd)}
-    return subprocess.run([sys.executable, "-m", "stages.download"], cwd=cwd, env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-X", "importtime", "-m", "stages.download"]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def imported(stderr: str) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
@@ -162,6 +176,7 @@ def test_download_stage_writes_all_files_or_none(tmp_path, dataset):
     done = run_download(tmp_path, folder, variable)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "data" / "idx").iterdir()) == sorted(data.FILES)
+    assert "numpy" in imported(done.stderr) and "torch" not in imported(done.stderr)  # start-up: 0.3 s, not 4
 
     # A corrupt last file: a clear one-line error, exit 2, and no output directory at all.
     (tmp_path / "data" / "idx").rename(tmp_path / "old")
@@ -190,6 +205,14 @@ def test_load_split_scales_to_unit_range(tmp_path):
     assert split.images.shape == (10, 784) and split.images.dtype.is_floating_point
     assert float(split.images.max()) == pytest.approx(230 / 255)
     assert split.labels.tolist() == labels.tolist()
+
+
+def test_load_split_gives_numpys_quotients_for_every_byte(tmp_path):
+    images = np.arange(256 * 4, dtype=np.uint8).reshape(-1, 1, 1).repeat(28, 1).repeat(28, 2)[: 256 * 2]
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(len(images), dtype=np.uint8)))
+    expected = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    assert np.array_equal(data.load_split(tmp_path, "test").images.numpy(), expected)
 
 
 def test_missing_data_file_names_the_path(tmp_path):

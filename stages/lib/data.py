@@ -50,7 +50,8 @@ class Dataset:
     sha256: dict[str, str]  # published SHA-256 of each uncompressed file in FILES
     classes: tuple[str, ...]  # label i is classes[i]
     mirror_env: str  # a folder or URL the user may set, tried before the official mirrors
-    torchvision_name: str  # the torchvision data set whose `mirrors` list is the official one
+    mirrors: tuple[str, ...]  # official mirrors: torchvision's list (a test holds them equal)
+    torchvision_name: str  # the torchvision data set whose `mirrors` list that is
     pixel_mean: float  # of the training images scaled to [0, 1]
     pixel_std: float
 
@@ -68,6 +69,7 @@ DATASETS = {
             },
             classes=tuple("0123456789"),
             mirror_env="MNIST_MIRROR",
+            mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
             torchvision_name="MNIST",
             pixel_mean=0.1307,
             pixel_std=0.3081,
@@ -93,6 +95,7 @@ DATASETS = {
                 "Ankle boot",
             ),
             mirror_env="FASHION_MNIST_MIRROR",
+            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
             torchvision_name="FashionMNIST",
             pixel_mean=0.2860,
             pixel_std=0.3530,
@@ -145,11 +148,13 @@ def check_split(images: np.ndarray, labels: np.ndarray, split: str) -> None:
 
 
 def default_sources(dataset: Dataset) -> list[str]:
-    """The data set's mirror variable first (a folder or URL), then torchvision's official mirrors."""
-    import torchvision.datasets  # the maintained lists, not a copy of them
+    """The data set's mirror variable first (a folder or URL), then the official mirrors.
 
+    The mirrors are torchvision's, copied: importing torchvision (and torch with it) took
+    2 of the 4 seconds of a `download` that had its files at hand.
+    """
     env = os.environ.get(dataset.mirror_env, "").strip()
-    return ([env] if env else []) + list(getattr(torchvision.datasets, dataset.torchvision_name).mirrors)
+    return ([env] if env else []) + list(dataset.mirrors)
 
 
 def _fetch(source: str, filename: str) -> bytes:
@@ -219,7 +224,9 @@ def load_split(data_dir: Path, split: str, device: torch.device | str = "cpu") -
     import torch
 
     images, labels = read_split(data_dir, split)
-    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    # The same float32 quotients as NumPy's astype(float32) / 255, 15x faster on 2 cores;
+    # torch.tensor copies the (read-only) file bytes first.
+    x = torch.tensor(images.reshape(len(images), -1)).float().div_(255)
     y = torch.from_numpy(labels.astype(np.int64))
     return Split(x.to(device), y.to(device))
 

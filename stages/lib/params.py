@@ -200,10 +200,10 @@ def _show(bound: float) -> str:
 
 
 def _check_device(value: str, key: str) -> None:
-    import torch  # deferred: params are checked before torch is needed elsewhere
-
     if value in ("auto", "cpu"):
         return
+    import torch  # only to count CUDA devices: `download` and the default device need none
+
     if value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
         index = int(value[5:]) if ":" in value else 0
         if not torch.cuda.is_available():
