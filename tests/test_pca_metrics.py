@@ -78,6 +78,30 @@ def test_separation_equals_scikit_learn(seed):
     np.testing.assert_allclose(ours["code_std"], test.std(0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_nearest_neighbours_are_exact_even_where_the_float32_screen_is_not(offset):
+    """Near the origin the screen decides; at 10^4 float32 cannot tell points 0.05 apart, so
+    every query must fall back to exact distances: both must find the true neighbours."""
+    rng = np.random.default_rng(0)
+    train = torch.from_numpy(offset + rng.normal(scale=0.3, size=(3000, 3))).float()
+    test = torch.from_numpy(offset + rng.normal(scale=0.3, size=(200, 3))).float()
+    exact = torch.cdist(test.double(), train.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    got = metrics.nearest(train, test, 5)
+    assert torch.equal(exact.gather(1, got).sort(1).values, exact.topk(5, largest=False).values)
+
+
+@pytest.mark.parametrize(("offset", "scale", "dims"), [(0.0, 1.0, 2), (30.0, 5.0, 2), (1e4, 0.3, 3), (0.0, 50.0, 20)])
+def test_the_screen_error_bound_holds(offset, scale, dims):
+    rng = np.random.default_rng(1)
+    train = torch.from_numpy(offset + rng.normal(scale=scale, size=(2000, dims))).float()
+    test = torch.from_numpy(offset + rng.normal(scale=scale, size=(100, dims))).float()
+    screened = torch.addmm((train * train).sum(1), test, train.T, alpha=-2).double()
+    exact = (test.double()[:, None] - train.double()[None]).square().sum(-1)
+    error = (screened + test.double().square().sum(1, keepdim=True) - exact).abs().max(1).values
+    bound = metrics.screen_error_bound(test, float(train.norm(dim=1).max()))
+    assert (error <= bound).all() and (error > bound / 1000).any()  # a bound, and not a vacuous one
+
+
 def test_a_knn_tie_goes_to_the_smallest_label():
     train = torch.tensor([[0.0], [1.0], [-1.0], [2.0], [-2.0]])
     labels = torch.tensor([7, 3, 3, 7, 5])  # nearest five to 0: 7, 3, 3, 7, 5

@@ -58,15 +58,62 @@ def knn_accuracy(
 ) -> float:
     """Accuracy of a k-nearest-neighbour vote (k = 5, uniform weights; a tie goes to the
     smallest label, as in scikit-learn)."""
-    train, test = train_codes.double(), test_codes.double()
-    k = min(KNN_K, len(train))
+    k = min(KNN_K, len(train_codes))
     classes = int(max(train_labels.max(), test_labels.max())) + 1
-    predicted = []
-    for i in range(0, len(test), DISTANCE_ROWS):
-        nearest = _distances(test[i : i + DISTANCE_ROWS], train).topk(k, largest=False).indices
-        votes = torch.nn.functional.one_hot(train_labels.long()[nearest], classes).sum(1)
-        predicted.append(votes.argmax(1))  # the first of equal maxima: the smallest label
-    return float((torch.cat(predicted) == test_labels.long()).double().mean())
+    nearest_labels = train_labels.long()[nearest(train_codes, test_codes, k)]
+    votes = torch.nn.functional.one_hot(nearest_labels, classes).sum(1)
+    predicted = votes.argmax(1)  # the first of equal maxima: the smallest label
+    return float((predicted == test_labels.long()).double().mean())
+
+
+# Candidates per query kept by the float32 screen of :func:`nearest`, and queries per block.
+SCREEN = 16
+SCREEN_ROWS = 1024
+
+
+def screen_error_bound(queries: torch.Tensor, reach: float) -> torch.Tensor:
+    """Per query, an upper bound on |(|r|^2 - 2 q.r) in float32 + |q|^2 - |q - r|^2| for any
+    point r with |r| <= reach: a few float32 roundings per term of size (|q| + reach)^2,
+    times 2 for safety."""
+    unit = 2.0**-24  # float32 unit roundoff
+    return 2 * (queries.shape[1] + 4) * unit * (queries.double().norm(dim=1) + reach) ** 2
+
+
+def nearest(train: torch.Tensor, test: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (len(test), k) of each test point's k nearest training points, by exact
+    float64 distance.
+
+    Exact distances to every training point cost 2.6 s for 10,000 x 60,000 2-D codes on two
+    cores. So a float32 matrix product (|r|^2 - 2 q.r) screens each query's ``SCREEN``
+    closest candidates, exact distances rank those, and a query is accepted only if no
+    point left out can be as close as its k-th: that point's screened value is at least the
+    largest kept one, less the product's rounding error (:func:`screen_error_bound`).
+    Queries that fail the check are computed exactly against every point.
+    """
+    train, test = train.float(), test.float()
+    n = len(train)
+    m = min(SCREEN, n)
+    exact = train.double()
+    norms = (train * train).sum(1)
+    reach = float(train.norm(dim=1).max())
+    found = []
+    for i in range(0, len(test), SCREEN_ROWS):
+        query = test[i : i + SCREEN_ROWS]
+        screened = torch.addmm(norms, query, train.T, alpha=-2)  # |q - r|^2 - |q|^2
+        kept, candidates = screened.topk(m, largest=False)  # ascending
+        q = query.double()
+        distances = (q[:, None, :] - exact[candidates]).square().sum(-1)  # exact squares
+        order = distances.topk(k, largest=False)
+        indices = candidates.gather(1, order.indices)
+        q_norms = q.square().sum(1)
+        unsure = order.values[:, -1] >= kept[:, -1].double() + q_norms - screen_error_bound(q, reach)
+        if m == n:
+            unsure[:] = False  # every point is a candidate
+        for row in torch.nonzero(unsure).flatten().tolist():
+            full = _distances(q[row : row + 1], exact)[0]
+            indices[row] = full.topk(k, largest=False).indices
+        found.append(indices)
+    return torch.cat(found)
 
 
 def elbow(sizes: Sequence[int], errors: Sequence[float]) -> int | None:
