@@ -92,7 +92,7 @@ def commit(repo: Path, env: dict, message: str) -> None:
     run([*GIT, "commit", "-qm", message], repo, env)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
     """One full `dvc repro`, committed, and pushed with its run cache to a local-directory DVC remote."""
     root = tmp_path_factory.mktemp("e2e")
