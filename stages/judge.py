@@ -28,6 +28,7 @@ def main() -> None:
     device = setup("cpu")  # inference on 10,000 images per model: not worth a device transfer
     _, test = load_data(device)
     judge = load_model(Path("models/classifier"))
+    test_energy = quality.gradient_energy(test.images)  # the reference of every sharpness ratio
 
     def classify(images: torch.Tensor) -> torch.Tensor:
         return torch.softmax(predict(judge, images), 1)
@@ -37,7 +38,7 @@ def main() -> None:
         recon = predict(decode, codes)
         return {
             "classifier_accuracy": float((classify(recon).argmax(1) == test.labels).double().mean()),
-            "sharpness_ratio": quality.sharpness_ratio(recon, test.images),
+            "sharpness_ratio": quality.sharpness_ratio(recon, test_energy),
             "prior_kl": quality.gaussian_kl_from_prior(codes),
         }
 
@@ -46,7 +47,7 @@ def main() -> None:
         probs = classify(images)
         predicted = probs.argmax(1)
         return {
-            "sharpness_ratio": quality.sharpness_ratio(images, test.images),
+            "sharpness_ratio": quality.sharpness_ratio(images, test_energy),
             "confidence": float(probs.max(1).values.mean()),
             "distinct_classes": len(predicted.unique()),
             "neighbour_distance": quality.neighbour_distance(images, size),
