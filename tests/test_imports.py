@@ -19,7 +19,7 @@ HEAVY = (
     "torch._inductor",
 )
 # What a stage may have loaded once its module is imported; everything else in HEAVY is a
-# start-up cost it does not need (kneed and torchvision are imported where they are called).
+# start-up cost it does not need (no stage imports kneed, scipy or torchvision at all).
 ALLOWED = {
     "download": set(),
     "classifier": {"torch"},

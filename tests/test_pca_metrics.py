@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 
 from stages.lib import metrics
@@ -122,6 +124,32 @@ def test_elbow_of_a_known_curve():
     errors = [1.0, 0.5, 0.25, 0.2, 0.18, 0.17, 0.16, 0.15, 0.14, 0.13]
     assert metrics.elbow(sizes, errors) == 3
     assert metrics.elbow([2, 3], [1.0, 0.5]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(1, 60), min_size=3, max_size=25, unique=True).map(sorted),
+    st.data(),
+)
+def test_elbow_is_kneeds_kneedle(sizes, data):
+    """Against kneed's KneeLocator on convex decreasing curves, noisy ones, and arbitrary values."""
+    import warnings
+
+    from kneed import KneeLocator
+
+    n = len(sizes)
+    steps = data.draw(st.lists(st.floats(1e-6, 1.0), min_size=n, max_size=n))
+    shape = data.draw(st.sampled_from(["convex", "noisy", "arbitrary"]))
+    curve = np.cumsum(sorted(steps))[::-1]  # decreasing by ever smaller drops
+    noise = np.asarray(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=n, max_size=n)))
+    # Noise of a few percent makes small local minima, where Kneedle pauses detection.
+    errors = {"convex": list(curve), "noisy": list(curve + 0.03 * curve[0] * noise), "arbitrary": steps}[shape]
+    if max(errors) == min(errors):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kneed warns when it finds no knee
+        knee = KneeLocator(sizes, errors, curve="convex", direction="decreasing").knee
+    assert metrics.elbow(sizes, errors) == (None if knee is None else int(knee))
 
 
 def test_components_for_variance():
