@@ -142,7 +142,8 @@ def test_elbow_is_kneeds_kneedle(sizes, data):
     shape = data.draw(st.sampled_from(["convex", "noisy", "arbitrary"]))
     curve = np.cumsum(sorted(steps))[::-1]  # decreasing by ever smaller drops
     noise = np.asarray(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=n, max_size=n)))
-    # Noise of a few percent makes small local minima, where Kneedle pauses detection.
+    # Noise of a few percent makes small local minima, where kneed pauses detection and
+    # metrics.elbow does not: the answers must agree there too.
     errors = {"convex": list(curve), "noisy": list(curve + 0.03 * curve[0] * noise), "arbitrary": steps}[shape]
     if max(errors) == min(errors):
         return
