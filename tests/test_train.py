@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from stages.lib import io
+from stages.lib import train as train_module
 from stages.lib.data import Split
 from stages.lib.models import (
     VAE,
@@ -114,6 +115,25 @@ def test_fused_adam_gives_torch_adams_weights_bit_for_bit(lr_decay):
     state = [reference.state[p] for p in theirs.parameters()]
     assert all(torch.equal(a, s["exp_avg_sq"]) for a, s in zip(opt.exp_avg_sqs, state, strict=True))
     assert all(torch.equal(a, s["step"]) for a, s in zip(opt.steps, state, strict=True))
+
+
+@pytest.mark.parametrize("lr_decay", [1.0, 0.5])
+def test_fit_multiplies_the_learning_rate_by_the_decay_once_per_epoch(monkeypatch, lr_decay):
+    """Every step of epoch e runs at lr * decay ** (e - 1): what ``fit`` does between epochs,
+    seen by the optimiser it builds."""
+    seen: list[float] = []
+
+    class Recording(FusedAdam):
+        def step(self) -> None:
+            seen.append(self.lr)
+            super().step()
+
+    monkeypatch.setattr(train_module, "FusedAdam", Recording)
+    seed_everything(0)
+    model = Autoencoder(AEConfig(hidden=8, latent=2))
+    fit(model, ae_objective, TRAIN, TEST, Recipe(3, 64, 1e-2, 0, lr_decay=lr_decay), "decay")
+    steps = len(TRAIN) // 64
+    assert seen == [1e-2 * lr_decay**e for e in range(3) for _ in range(steps)]
 
 
 def test_classifier_learns_the_synthetic_digits():
