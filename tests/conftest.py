@@ -31,7 +31,19 @@ def mirror(tmp_path):
     return folder, write_mirror(folder)
 
 
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """One full `dvc repro` of the tiny pipeline, committed, and pushed with its run cache to
+    a local-directory DVC remote: (repo, env, the repro's output). Built once per worker."""
+    from tests.e2e import build_pipeline
+
+    return build_pipeline(tmp_path_factory.mktemp("e2e"))
+
+
+END_TO_END = {"test_pipeline.py", "test_readme.py", "test_explorer.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end tests first: they take a minute each, and started last they would
     leave one worker busy after the other has run out of tests."""
-    items.sort(key=lambda item: item.path.name != "test_pipeline.py")
+    items.sort(key=lambda item: item.path.name not in END_TO_END)

@@ -14,130 +14,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.synthetic import copy_stages, write_mirror
+from tests.e2e import (
+    STAGES,
+    check_output,
+    clone,
+    dvc,
+    dvc_stdout,
+    lock_outputs,
+    make_repo,
+    ran,
+    restored,
+    run,
+    write_params,
+)
 from tests.test_dependencies import invalidated_by
-
-ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = ["dvc.yaml", ".dvc/config", ".dvc/plots/offline.html", ".dvcignore", ".gitignore"]
-STAGES = {
-    "download",
-    "train_ae@1",
-    "train_ae@2",
-    "pca",
-    "sweep",
-    "train_vae",
-    "classifier",
-    "sample",
-    "judge",
-    "report",
-}
-GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-
-
-def run(cmd: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
-def dvc(repo: Path, env: dict, *args: str) -> str:
-    return run([sys.executable, "-m", "dvc", *args], repo, env)
-
-
-def dvc_stdout(repo: Path, env: dict, *args: str) -> str:
-    """stdout alone (DVC writes its warnings to stderr), for commands that print JSON."""
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def restored(output: str) -> set[str]:
-    return set(re.findall(r"Stage '([^']+)' is cached - skipping run", output))
-
-
-def write_params(repo: Path, edit) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    edit(params)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-
-
-def make_repo(repo: Path, mirror: Path) -> dict:
-    """Copy the pipeline into a new git repository with the tiny params and a synthetic
-    mirror for each data set (different images, so switching data sets changes results)."""
-    for rel in PIPELINE:
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / rel, repo / rel)
-    shutil.copy(ROOT / "tests" / "tiny_params.yaml", repo / "params.yaml")
-    mirrors = {"mnist": mirror, "fashion-mnist": mirror.with_name(mirror.name + "-fashion")}
-    copy_stages(repo, {name: write_mirror(folder, seed=10 * i) for i, (name, folder) in enumerate(mirrors.items())})
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MNIST_MIRROR": str(mirrors["mnist"]),
-        "FASHION_MNIST_MIRROR": str(mirrors["fashion-mnist"]),
-        "DVC_NO_ANALYTICS": "1",
-        "PYTHONPATH": "",
-    }
-    run(["git", "init", "-q"], repo, env)
-    commit(repo, env, "pipeline")
-    return env
-
-
-def commit(repo: Path, env: dict, message: str) -> None:
-    run(["git", "add", "-A"], repo, env)
-    run([*GIT, "commit", "-qm", message], repo, env)
-
-
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
-    """One full `dvc repro`, committed, and pushed with its run cache to a local-directory DVC remote."""
-    root = tmp_path_factory.mktemp("e2e")
-    repo = root / "repo"
-    env = make_repo(repo, root / "mirror")
-    output = dvc(repo, env, "repro")
-    dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
-    commit(repo, env, "results")
-    dvc(repo, env, "push", "--run-cache")
-    return repo, env, output
-
-
-def clone(pipeline, dest: Path, pull: bool = True) -> Path:
-    """A fresh git clone of the results, its outputs and run cache pulled from the DVC remote."""
-    repo, env, _ = pipeline
-    run(["git", "clone", "-q", str(repo), str(dest)], dest.parent, env)
-    if pull:
-        dvc(dest, env, "pull", "--run-cache")
-    return dest
-
-
-def lock_outputs(repo: Path) -> dict[str, str]:
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
-
-
-def check_output(path: Path) -> None:
-    assert path.exists(), path
-    if path.is_dir():
-        children = list(path.iterdir())
-        assert children, f"{path} is empty"
-        for child in children:
-            check_output(child)
-    elif path.suffix == ".json":
-        assert json.loads(path.read_text())
-    elif path.suffix == ".csv":
-        rows = list(csv.reader(path.open()))
-        assert len(rows) >= 2 and all(len(r) == len(rows[0]) for r in rows)
-    elif path.suffix == ".png":
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    elif path.suffix == ".md":
-        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", path.read_text()):
-            assert (path.parent / link).is_file(), f"{path} links to missing {link}"
-    else:
-        assert path.stat().st_size > 0, path
 
 
 def test_first_repro_runs_every_stage(pipeline):
