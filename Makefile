@@ -1,5 +1,7 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
+# make check  - did this run reproduce the reference run? (exit 1 if a verdict differs)
+# make reference - record this run as the reference of its data set (reference/<dataset>.json)
 # make bench  - the benchmarks in benchmarks/
 # make lock   - re-pin requirements.txt from requirements.in
 VENV ?= .venv
@@ -11,7 +13,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro test lint bench lock clean
+.PHONY: install python repro check reference test lint bench lock clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +29,12 @@ $(VENV)/.installed: requirements.txt | python
 
 repro: install
 	$(BIN)/dvc repro
+
+check: install
+	$(BIN)/python -m stages.lib.reproduction check
+
+reference: install
+	$(BIN)/python -m stages.lib.reproduction reference
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,16 +5,17 @@ Each section is one function of the metrics; no number in the prose is typed by 
 verdicts and a few summary numbers are also written as metrics, so experiments compare on them.
 
 Reads:  params.yaml (dataset, ae, grid, pca, vae, sample), metrics/, plots/sweep.csv,
-        models/ae/, models/vae/, data/idx.
+        models/ae/, models/vae/, data/idx, reference/<dataset>.json (the reference run, if any).
 Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
-        metrics/study.json (the verdicts, run-to-run variation, the study's judgements as numbers).
+        metrics/study.json (the verdicts, run-to-run variation, the study's judgements as numbers,
+        and how many verdicts agree with the reference run).
 """
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.lib import cli, io, params, study
+from stages.lib import cli, io, params, reproduction, study
 from stages.lib.data import DATASETS, load_data
 from stages.lib.metrics import SAMPLE_QUALITY, mean_std
 from stages.lib.models import load_model
@@ -45,6 +46,12 @@ class Metrics:
     @property
     def seeds(self) -> tuple[int, ...]:
         return self.p.ae.seeds
+
+    def files(self) -> dict[str, dict]:
+        """The metrics files by their name under metrics/, as :mod:`reproduction` reads them."""
+        named = {"pca": self.pca, "sweep": self.sweep, "vae": self.vae, "samples": self.samples}
+        named |= {"classifier": self.classifier, "judge": self.judge}
+        return {f"ae/seed_{s}": self.ae[s] for s in self.seeds} | named
 
     @classmethod
     def load(cls, p: params.Params) -> "Metrics":
@@ -112,6 +119,24 @@ def header(m: Metrics) -> str:
         "Errors are mean squared error per pixel, pixels in [0, 1]. Separation metrics are on the "
         "test set: silhouette by class (-1..1), and accuracy of a 5-nearest-neighbour classifier fit on "
         "training codes; code std is the spread of the test codes per axis.\n\n"
+    )
+
+
+def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
+    """Whether this run reproduced the reference run: verdicts first, then the headline metrics."""
+    text = "## Reproduction\n\n" + " ".join(reproduction.verdict_lines(c, m.p.dataset))
+    text += f" This report was written on {reproduction.describe(reproduction.machine())}.\n"
+    if c.reference is None or c.identical:
+        return text
+
+    def units_cell(units: float) -> str:
+        return "same" if units == 0 else f"{units:.2f}" + (" **beyond**" if not units <= reproduction.BEYOND else "")
+
+    rows = [[name, ref, now, units_cell(units), rule] for name, ref, now, units, rule in c.rows()]
+    return (
+        text + "\nEach headline metric's difference from the reference, in units of its run-to-run spread "
+        "(a metric moved when it differs by more than one unit):\n\n"
+        + table(["metric", "reference", "this run", "difference (units)", "unit of spread"], rows)
     )
 
 
@@ -261,8 +286,13 @@ def main() -> None:
     m = Metrics.load(params.load())
     verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
     facts = summary(m, verdicts)
+    reproduced = reproduction.compare(
+        reproduction.load_reference(m.p.dataset), facts["verdicts"], reproduction.headline(m.files(), m.seeds)
+    )
+    facts["reproduction"] = reproduced.summary()
     sections = [
         header(m),
+        reproduction_section(m, reproduced),
         verdict_section(verdicts),
         q1_section(m, facts),
         q2_section(m, facts),

@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.browser import needs_chromium, offline_page
@@ -13,7 +14,8 @@ from tests.e2e import ROOT, clone, commit, dvc, dvc_stdout, ran
 
 README = ROOT / "README.md"
 COVERED_ELSEWHERE = {
-    "make repro": "test_make_repro_installs_then_runs_dvc_repro, and the end-to-end tests' `dvc repro`",
+    "make repro": "test_make_targets_run_what_the_tests_run, and the end-to-end tests' `dvc repro`",
+    "make check": "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test",
     "make test": ".ci/run, which CI runs on every submission",
 }
 
@@ -114,9 +116,18 @@ def test_every_readme_command_is_run_here_or_names_the_test_that_covers_it():
     assert set(shown) == set(CHECKS) | set(COVERED_ELSEWHERE)
 
 
-def test_make_repro_installs_then_runs_dvc_repro():
-    recipe = re.search(r"^repro: install\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    assert recipe and recipe.group(1) == "$(BIN)/dvc repro"
+@pytest.mark.parametrize(
+    ("target", "command"),
+    [
+        ("repro", "$(BIN)/dvc repro"),
+        ("check", "$(BIN)/python -m stages.lib.reproduction check"),
+        ("reference", "$(BIN)/python -m stages.lib.reproduction reference"),
+    ],
+)
+def test_make_targets_run_what_the_tests_run(target, command):
+    """Each target installs, then runs the one command that the end-to-end tests run."""
+    recipe = re.search(rf"^{target}: install\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe and recipe.group(1) == command
 
 
 def shell(line: str, cwd: Path, env: dict, substitutions: dict[str, str]) -> str:
