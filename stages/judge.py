@@ -3,30 +3,32 @@
 For every 2-D model (the autoencoder of each seed, PCA, the VAE): how many reconstructed test
 images the classifier still recognises, how sharp they are against the originals, and how
 far the test codes are from N(0, I). For the decoded grids of the autoencoder (first seed)
-and the VAE: sharpness, the classifier's confidence, how many classes appear, and how
-smoothly the grid changes from cell to cell.
+and the VAE: sharpness, the classifier's confidence, how many classes appear and how evenly,
+and how smoothly the grid changes from cell to cell. The same for the VAE "grid" as the
+study's code drew it (an independent prior sample in every cell), and the silhouette of the
+PCA scatter as the study's code drew it (102 shuffled training batches, a 128-image fit).
 
-Reads:  params.yaml (ae.seeds, grid, vae.grid_range, vae.grid_size), models/ae/, models/pca/,
-        models/vae/, models/classifier/, data/idx.
-Writes: metrics/judge.json.
+Reads:  params.yaml (ae.seeds, grid, pca.components, pca.seed, vae.seed, vae.grid_range,
+        vae.grid_size), models/ae/, models/pca/, models/vae/, models/classifier/, data/idx.
+Writes: metrics/judge.json, plots/vae/study_grid.png.
 """
 
 from pathlib import Path
 
 import torch
 
-from stages.lib import cli, io, params, quality, study
+from stages.lib import cli, io, metrics, params, plots, quality, study, study_code
 from stages.lib.data import load_data
 from stages.lib.io import load_checkpoint
 from stages.lib.models import load_model
-from stages.lib.pca import PCACodec
+from stages.lib.pca import PCACodec, fit_pca
 from stages.lib.runtime import predict, setup
 
 
 def main() -> None:
     p = params.load()
     device = setup("cpu")  # inference on 10,000 images per model: not worth a device transfer
-    _, test = load_data(device)
+    train, test = load_data(device)
     judge = load_model(Path("models/classifier"))
     test_energy = quality.gradient_energy(test.images)  # the reference of every sharpness ratio
 
@@ -42,17 +44,21 @@ def main() -> None:
             "prior_kl": quality.gaussian_kl_from_prior(codes),
         }
 
-    def grid(decode, latent: int, limit: float, size: int) -> dict[str, float]:
-        images = torch.from_numpy(study.grid_images(decode, latent, limit, size, device))
+    def grid(images: torch.Tensor, size: int) -> dict[str, float]:
+        """The measures of a decoded size x size grid (row-major images)."""
         probs = classify(images)
         predicted = probs.argmax(1)
         return {
             "sharpness_ratio": quality.sharpness_ratio(images, test_energy),
             "confidence": float(probs.max(1).values.mean()),
             "distinct_classes": len(predicted.unique()),
+            "class_entropy": quality.class_entropy(predicted),
             "neighbour_distance": quality.neighbour_distance(images, size),
             "class_change_rate": quality.class_change_rate(predicted, size),
         }
+
+    def walk(decode, latent: int, limit: float, size: int) -> torch.Tensor:
+        return torch.from_numpy(study.grid_images(decode, latent, limit, size, device))
 
     autoencoders = {s: load_model(Path(f"models/ae/seed_{s}")) for s in p.ae.seeds}
     vae = load_model(Path("models/vae"))
@@ -63,6 +69,10 @@ def main() -> None:
         return vae.encode(x)[0]
 
     first = autoencoders[p.ae.seeds[0]]
+    size = p.vae.grid_size
+    as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, size, p.vae.seed))
+    scatter = study_code.scatter_rows(len(train), p.pca.seed)
+    batch_fit, _ = fit_pca(train.images[scatter[: study_code.BATCH]], p.pca.components)  # its first batch
     result = {
         "classifier_accuracy_on_test_images": float((classify(test.images).argmax(1) == test.labels).double().mean()),
         "reconstructions": {
@@ -71,12 +81,20 @@ def main() -> None:
             "vae": reconstructions(vae_mean, vae.decode),
         },
         "grids": {
-            "ae": grid(first.decode, first.config.latent, p.grid.range, p.grid.size),
-            "vae": grid(vae.decode, vae.config.latent, p.vae.grid_range, p.vae.grid_size),
+            "ae": grid(walk(first.decode, first.config.latent, p.grid.range, p.grid.size), p.grid.size),
+            "vae": grid(walk(vae.decode, vae.config.latent, p.vae.grid_range, size), size),
+            "vae_as_study_drew_it": grid(as_drawn, size),
+        },
+        "pca_scatter_as_study_drew_it": {
+            "images": len(scatter),
+            "silhouette_fit_on_128": metrics.silhouette(batch_fit.encode(train.images[scatter]), train.labels[scatter]),
+            "silhouette_full_fit": metrics.silhouette(pca.encode(train.images[scatter]), train.labels[scatter]),
         },
     }
+    title = f"VAE as the study drew it: {size * size} independent draws of z ~ N(0, I)"
     with io.transaction() as out:
         out.write_json(Path("metrics/judge.json"), result)
+        out.save_figure(Path("plots/vae/study_grid.png"), plots.samples_figure(as_drawn.numpy(), title))
 
 
 if __name__ == "__main__":

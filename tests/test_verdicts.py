@@ -21,9 +21,9 @@ def judge_metrics(ae_acc=0.8, ae_sharp=0.6, pca_sharp=0.4, vae_kl=0.1, ae_kl=5.0
     }
     recon["pca"] = {"classifier_accuracy": 0.5, "sharpness_ratio": pca_sharp, "prior_kl": 1.0}
     recon["vae"] = {"classifier_accuracy": 0.7, "sharpness_ratio": 0.5, "prior_kl": vae_kl}
-    grid = {"sharpness_ratio": 0.5, "confidence": 0.9, "distinct_classes": 6, "neighbour_distance": 0.1,
-            "class_change_rate": 0.3}  # fmt: skip
-    return {"reconstructions": recon, "grids": {"ae": dict(grid), "vae": dict(grid)}}
+    grid = {"sharpness_ratio": 0.5, "confidence": 0.9, "distinct_classes": 6, "class_entropy": 1.5,
+            "neighbour_distance": 0.1, "class_change_rate": 0.3}  # fmt: skip
+    return {"reconstructions": recon, "grids": {k: dict(grid) for k in ("ae", "vae", v.STUDY_GRID)}}
 
 
 def samples_metrics(confidences=(0.9,) * 5, entropies=(2.2,) * 5, frechets=(800.0,) * 5, max_z=1.0):
@@ -102,6 +102,26 @@ def test_grid_rules():
     assert v.vae_grid_smoother(judge).outcome
     judge["grids"]["vae"]["class_change_rate"] = 0.4
     assert not v.vae_grid_smoother(judge).outcome
+
+
+def test_the_grid_claims_are_judged_on_the_walk_and_on_the_grid_as_the_study_drew_it():
+    judge = judge_metrics()
+    grids = judge["grids"]
+    grids["ae"].update(distinct_classes=10, class_entropy=2.0, neighbour_distance=0.05, class_change_rate=0.25)
+    # The walk: all ten classes but less evenly, and steps smaller than the AE's.
+    grids["vae"].update(distinct_classes=10, class_entropy=1.9, neighbour_distance=0.04, class_change_rate=0.2)
+    # Independent draws: as many classes, more evenly spread, and far apart from cell to cell.
+    grids[v.STUDY_GRID].update(distinct_classes=10, class_entropy=2.2, neighbour_distance=0.12, class_change_rate=0.8)
+    varied, smoother = v.vae_grid_more_varied(judge), v.vae_grid_smoother(judge)
+    assert (varied.outcome, varied.on_study_grid) == (False, True)
+    assert varied.text == "does not hold on the walk; holds on the study's grid"
+    assert (smoother.outcome, smoother.on_study_grid) == (True, False)
+    assert smoother.text == "holds on the walk; does not hold on the study's grid"
+    grids["vae"]["distinct_classes"] = 9  # fewer classes: entropy no longer decides
+    grids["vae"]["class_entropy"] = 2.3
+    assert v.vae_grid_more_varied(judge).outcome is False
+    grids[v.STUDY_GRID]["class_entropy"] = 2.0  # a tie is not more varied
+    assert v.vae_grid_more_varied(judge).on_study_grid is False
 
 
 def test_vae_latent_rules():

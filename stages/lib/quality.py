@@ -49,6 +49,15 @@ def class_change_rate(predicted: torch.Tensor, size: int) -> float:
     return float((first != second).double().mean())
 
 
+def class_entropy(predicted: torch.Tensor, classes: int = 10) -> float:
+    """Entropy in nats of the histogram of predicted classes: ln 10 = 2.303 when ten classes
+    are equally common, 0 when one class fills everything; how evenly a set of images spreads
+    over the classes, which still tells sets apart when each holds all ten."""
+    shares = torch.bincount(predicted.long(), minlength=classes).double() / len(predicted)
+    shares = shares[shares > 0]
+    return float(0.0 - (shares * shares.log()).sum())  # 0.0 - x: never -0.0
+
+
 def gaussian_kl_from_prior(codes: torch.Tensor) -> float:
     """KL(N(m, S) || N(0, I)) of the Gaussian fitted to the codes (mean m, covariance S):
     0 when the codes have the prior's first two moments, growing with any shift, stretch or

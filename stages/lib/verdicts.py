@@ -34,9 +34,14 @@ class Verdict:
     rule: str
     outcome: bool | int  # holds or not; or the number of runs it holds in
     runs: int | None = None  # for a per-run outcome: out of how many
+    # For a claim read off the VAE grid: the same rule on the grid as the study's code drew it.
+    on_study_grid: bool | None = None
 
     @property
     def text(self) -> str:
+        if self.on_study_grid is not None:
+            study = "holds" if self.on_study_grid else "does not hold"
+            return f"{'holds' if self.outcome else 'does not hold'} on the walk; {study} on the study's grid"
         if self.runs is None:
             return "holds" if self.outcome else "does not hold"
         if self.outcome == self.runs:
@@ -236,28 +241,53 @@ def ae_grid_clearer(judge: dict) -> Verdict:
     )
 
 
+STUDY_GRID = "vae_as_study_drew_it"  # judge's name for the VAE grid as the study's code drew it
+
+
+def _more_varied(ae: dict, vae: dict) -> bool:
+    if vae["distinct_classes"] != ae["distinct_classes"]:
+        return vae["distinct_classes"] > ae["distinct_classes"]
+    return vae["class_entropy"] > ae["class_entropy"]
+
+
 def vae_grid_more_varied(judge: dict) -> Verdict:
-    ae, vae = judge["grids"]["ae"], judge["grids"]["vae"]
+    grids = judge["grids"]
+    ae, vae, drawn = grids["ae"], grids["vae"], grids[STUDY_GRID]
+
+    def cells(g: dict) -> str:
+        return f"{g['distinct_classes']} classes, entropy {num(g['class_entropy'], 3)}"
+
     return Verdict(
         "vae_grid_more_varied",
         "the VAE's grid shows more diverse digits",
-        "distinct classes the classifier predicts over the grid",
-        f"AE {ae['distinct_classes']}, VAE {vae['distinct_classes']}",
-        "more distinct classes in the VAE grid",
-        vae["distinct_classes"] > ae["distinct_classes"],
+        "distinct classes the classifier predicts over the grid; the entropy of their histogram "
+        "(ln 10 = 2.303 when even)",
+        f"AE {cells(ae)}; VAE walk {cells(vae)}; VAE as the study drew it {cells(drawn)}",
+        "more distinct classes in the VAE grid, or as many and a higher entropy",
+        _more_varied(ae, vae),
+        on_study_grid=_more_varied(ae, drawn),
     )
 
 
+def _smoother(ae: dict, vae: dict) -> bool:
+    return vae["neighbour_distance"] < ae["neighbour_distance"] and vae["class_change_rate"] < ae["class_change_rate"]
+
+
 def vae_grid_smoother(judge: dict) -> Verdict:
-    ae, vae = judge["grids"]["ae"], judge["grids"]["vae"]
+    grids = judge["grids"]
+    ae, vae, drawn = grids["ae"], grids["vae"], grids[STUDY_GRID]
+
+    def cells(g: dict) -> str:
+        return f"{num(g['neighbour_distance'], 3)} / {num(g['class_change_rate'], 2)}"
+
     return Verdict(
         "vae_grid_smoother",
         "the VAE's grid changes more smoothly from cell to cell",
         "mean absolute pixel change and share of predicted-class changes between adjacent cells",
-        f"AE {num(ae['neighbour_distance'], 3)} / {num(ae['class_change_rate'], 2)}, "
-        f"VAE {num(vae['neighbour_distance'], 3)} / {num(vae['class_change_rate'], 2)}",
+        f"AE {cells(ae)}; VAE walk {cells(vae)}; VAE as the study drew it {cells(drawn)}",
         "both lower for the VAE",
-        vae["neighbour_distance"] < ae["neighbour_distance"] and vae["class_change_rate"] < ae["class_change_rate"],
+        _smoother(ae, vae),
+        on_study_grid=_smoother(ae, drawn),
     )
 
 
