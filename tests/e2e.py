@@ -37,6 +37,7 @@ STAGES = {
     "sample",
     "judge",
     "report",
+    "explorer",
 }
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 

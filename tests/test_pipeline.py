@@ -109,8 +109,9 @@ def test_a_git_clone_alone_shows_the_report_with_every_figure(pipeline, tmp_path
 
 def test_returning_to_earlier_params_restores_every_stage_from_the_run_cache(pipeline):
     """Params A (the pipeline's own run), then B, then A again: the third run trains nothing
-    and restores the first run's bytes. The report's Markdown is a plain output kept in git,
-    which DVC cannot run-cache; it is rebuilt, in seconds, from the restored results."""
+    and restores the first run's bytes. The report's Markdown and the explorer's page are plain
+    outputs kept in git, which DVC cannot run-cache; they are rebuilt, in seconds, from the
+    restored results."""
     repo, env, _ = pipeline
     first = lock_outputs(repo)
     original = (repo / "params.yaml").read_text()
@@ -129,8 +130,8 @@ def test_returning_to_earlier_params_restores_every_stage_from_the_run_cache(pip
     start = time.perf_counter()
     output = dvc(repo, env, "repro")
     print(f"A again, restored from the run cache: {time.perf_counter() - start:.1f} s")
-    assert ran(output) == {"report"}
-    assert restored(output) == STAGES - {"download", "report"}
+    assert ran(output) == {"report", "explorer"}
+    assert restored(output) == STAGES - {"download", "report", "explorer"}
     assert lock_outputs(repo) == first
     assert not run(["git", "status", "--porcelain"], repo, env)  # every file in git is as committed
 
@@ -165,10 +166,10 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     assert ran(dvc(repo, env, "repro")) == set()
 
     write_params(repo, lambda p: p["vae"].update(epochs=2))
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report", "explorer"}
 
     write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
-    assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "judge", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "judge", "report", "explorer"}
 
     # Without any DVC cache or remote, `dvc plots diff` compares the figures and curves of
     # the workspace with HEAD's, which git holds.
@@ -288,7 +289,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
 
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report", "explorer"}
     interrupted = lock_outputs(repo)
     dvc(repo, env, "repro", "--force", "train_vae")
     assert lock_outputs(repo) == interrupted
