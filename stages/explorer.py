@@ -27,13 +27,10 @@ def main() -> None:
     pca = PCACodec(**tensors)
     vae = load_model(Path("models/vae"))
     models = [(f"Autoencoder, seed {s}", load_model(Path(f"models/ae/seed_{s}")), p.grid.range) for s in p.ae.seeds]
-    spaces = [
-        explorer.Space(name, explorer.decoder_json(ae), study.codes(ae.encode, test).numpy(), limit)
-        for name, ae, limit in models
-    ]
+    spaces = [explorer.Space(name, ae, study.codes(ae.encode, test).numpy(), limit) for name, ae, limit in models]
     pca_codes, vae_codes = study.codes(pca.encode, test), study.codes(lambda x: vae.encode(x)[0], test)
-    spaces.append(explorer.Space("PCA", explorer.decoder_json(pca), pca_codes.numpy(), p.grid.range))
-    spaces.append(explorer.Space("VAE (means)", explorer.decoder_json(vae), vae_codes.numpy(), p.vae.grid_range))
+    spaces.append(explorer.Space("PCA", pca, pca_codes.numpy(), p.grid.range))
+    spaces.append(explorer.Space("VAE (means)", vae, vae_codes.numpy(), p.vae.grid_range))
     data = explorer.payload(spaces, test.images, test.labels, DATASETS[p.dataset].classes)
     with io.transaction() as out:
         out.write_text(OUT, explorer.page(data, f"Latent spaces of the {p.dataset} study: an explorer"))

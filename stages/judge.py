@@ -91,7 +91,7 @@ def main() -> None:
             "silhouette_full_fit": metrics.silhouette(pca.encode(train.images[scatter]), train.labels[scatter]),
         },
     }
-    title = f"VAE as the study drew it: {size * size} independent draws of z ~ N(0, I)"
+    title = f"VAE grid as the study drew it:\n{size * size} independent draws of z ~ N(0, I)"
     with io.transaction() as out:
         out.write_json(Path("metrics/judge.json"), result)
         out.save_figure(Path("plots/vae/study_grid.png"), plots.samples_figure(as_drawn.numpy(), title))

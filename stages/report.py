@@ -155,6 +155,12 @@ def verdict_section(verdicts: list[Verdict]) -> str:
     )
 
 
+EXPLORE = (
+    "\n*Interactive:* [explorer.html](explorer.html) (open it from disk; it loads nothing) moves through "
+    "these latent spaces and decodes the point under the pointer with the models' own decoders.\n"
+)
+
+
 def q1_section(m: Metrics, facts: dict) -> str:
     p, seeds, ae, runs = m.p, m.seeds, m.ae, facts["ae_runs"]
     best = max(seeds, key=lambda s: ae[s]["silhouette"])
@@ -182,7 +188,7 @@ def q1_section(m: Metrics, facts: dict) -> str:
         f"silhouette ({num(ae[best]['silhouette'])}) and seed {best_knn} by 5-NN accuracy "
         f"({num(ae[best_knn]['knn_accuracy'])}){third}. Run-to-run spread of the test MSE is "
         f"{num(runs['test_mse']['std'], 2)} ({num(100 * runs['test_mse']['std'] / runs['test_mse']['mean'], 2)}% "
-        "of its mean).\n" + figures
+        "of its mean).\n" + figures + EXPLORE
     )
 
 
@@ -209,6 +215,7 @@ def q2_section(m: Metrics, facts: dict) -> str:
         + compare(runs["test_mse"]["mean"], pca["test_mse"], "the autoencoder (mean of runs)", "PCA", "test MSE")
         + f" PCA's silhouette is {num(pca['silhouette'])}, the autoencoders' {num(runs['silhouette']['mean'])}.\n"
         + f"\n{image('plots/pca/latent.png', 'PCA latent')} {image('plots/pca/grid.png', 'PCA grid')}\n"
+        + EXPLORE
     )
 
 
@@ -285,7 +292,7 @@ def q4_section(m: Metrics, facts: dict) -> str:
         "(mean of runs).\n"
         + f"\n{image('plots/vae/latent.png', 'VAE latent')} {image('plots/vae/grid.png', 'VAE grid')}\n"
         + f"\nSide by side (grid over ±{num(p.grid.range)} for the AE, ±{num(p.vae.grid_range)} of the prior "
-        f"for the VAE):\n\n![AE vs VAE]({SIDE_BY_SIDE.name})\n" + grids_section(m)
+        f"for the VAE):\n\n![AE vs VAE]({SIDE_BY_SIDE.name})\n" + EXPLORE + grids_section(m)
     )
 
 

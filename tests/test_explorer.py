@@ -16,23 +16,38 @@ from tests.browser import needs_chromium, offline_page
 
 BUDGET = 6_000_000  # bytes
 POINTS = [(0.0, 0.0), (1.0, -1.0), (-2.0, 2.5), (3.0, 0.5), (-0.7, -4.0)]
-TOLERANCE = {"mlp": 1e-3, "pca": 1e-5}  # float16 second layers; float32 PCA
+TOLERANCE = {"mlp": 2e-4, "pca": 1e-5}  # 16-bit second layers (the issue allowed 1e-3); float32 PCA
 
 
 def test_the_page_of_the_full_study_fits_its_budget():
     """Size depends on shapes alone: five spaces of the study's models and a full test set."""
     torch.manual_seed(0)
-    spaces = [
-        explorer.Space(f"AE {s}", explorer.decoder_json(Autoencoder(AEConfig())), np.zeros((10_000, 2), "f4"), 10.0)
-        for s in (1, 2, 3)
-    ]
+    codes = np.zeros((10_000, 2), "f4")
+    spaces = [explorer.Space(f"AE {s}", Autoencoder(AEConfig()), codes, 10.0) for s in (1, 2, 3)]
     codec = PCACodec(torch.rand(784), torch.rand(2, 784), torch.rand(2))
-    spaces.append(explorer.Space("PCA", explorer.decoder_json(codec), np.zeros((10_000, 2), "f4"), 10.0))
-    spaces.append(explorer.Space("VAE", explorer.decoder_json(VAE(VAEConfig())), np.zeros((10_000, 2), "f4"), 3.0))
+    spaces += [explorer.Space("PCA", codec, codes, 10.0), explorer.Space("VAE", VAE(VAEConfig()), codes, 3.0)]
     images, labels = torch.rand(10_000, 784), torch.randint(0, 10, (10_000,))
     page = explorer.page(explorer.payload(spaces, images, labels, list("0123456789")), "budget")
     print(f"explorer page of the full study: {len(page.encode()) / 1e6:.2f} MB")
     assert len(page.encode()) <= BUDGET
+
+
+def test_rounding_that_carries_its_error_forward_beats_rounding_each_weight_alone():
+    """On the inputs it is fitted to, the quantised map is closer to the exact one than plain
+    per-unit 16-bit rounding with the same scales: the point of carrying the error. The inputs
+    are hidden activations of a 2-D code, as in a decoder, so they are strongly correlated."""
+    torch.manual_seed(0)
+    weight = torch.randn(50, 40, dtype=torch.float64)
+    codes_2d = torch.rand(500, 2, dtype=torch.float64) * 20 - 10
+    inputs = torch.relu(codes_2d @ torch.randn(2, 40, dtype=torch.float64) + torch.randn(40, dtype=torch.float64))
+    codes, scale = explorer.quantise(weight, inputs)
+    assert codes.dtype == torch.int16 and codes.shape == weight.shape and scale.shape == (40,)
+    careful = codes.double() * scale.double()
+    plain = torch.round(weight / scale.double()) * scale.double()
+    error, plain_error = ((inputs @ (q - weight).T).abs().max() for q in (careful, plain))
+    print(f"largest output error: carried {error:.2e}, plain {plain_error:.2e}")
+    assert error < plain_error / 2
+    assert (careful - weight).abs().max() < 0.05 * weight.abs().max()  # still the same weights, near enough
 
 
 def test_the_view_is_the_scatters_extent_with_margins_holding_the_grid_square():

@@ -1,8 +1,8 @@
 """The latent-space explorer: one self-contained HTML page, its decoders computed in plain JavaScript.
 
-The page embeds, as base64, each 2-D model's decoder (the second layer's weights as float16, the
-rest float32), the codes of a subsample of test images in every model's space, and those
-images. Nothing is fetched: it opens from disk with no network. The JavaScript decode is the
+The page embeds, as base64, each 2-D model's decoder (the large second layer as 16-bit integers
+with a float32 scale per row, the rest float32), the codes of a subsample of test images in every
+model's space, and those images. Nothing is fetched: it opens from disk with no network. The JavaScript decode is the
 pipeline's: ``sigmoid(W2 relu(W1 z + b1) + b2)`` for the autoencoders and the VAE (its decoder
 ``fc3, fc4``), ``mean + (z * scale) @ components`` for PCA.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from stages.lib.models import VAE, Autoencoder
@@ -30,7 +31,7 @@ class Space:
     """One model's 2-D latent space as the page shows it."""
 
     name: str
-    decoder: dict  # the JSON the page's decode reads
+    model: Autoencoder | VAE | PCACodec
     codes: np.ndarray  # (all test images, latent) float32
     limit: float  # the decoded grid's square: -limit..limit on both axes
 
@@ -39,26 +40,67 @@ def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode()
 
 
-def _mlp(first: nn.Linear, second: nn.Linear) -> dict:
-    """``sigmoid(second(relu(first(z))))`` with the large second layer transposed (hidden, 784)
-    so that the page adds one contiguous row per active hidden unit."""
+def lattice(view: Sequence[float], latent: int, steps: int = 64) -> torch.Tensor:
+    """(steps^2, latent) float64 points evenly over the view, further axes at 0."""
+    x0, x1, y0, y1 = view
+    grid = torch.cartesian_prod(
+        torch.linspace(x0, x1, steps, dtype=torch.float64), torch.linspace(y0, y1, steps, dtype=torch.float64)
+    )
+    return torch.cat([grid, grid.new_zeros(len(grid), latent - 2)], 1)
+
+
+def quantise(weight: torch.Tensor, inputs: torch.Tensor, damp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """16-bit integers and one scale per input unit for the linear map ``inputs @ weight.T``
+    (``weight``: (outputs, units)), rounded so that the map's outputs on ``inputs`` change least.
+
+    Rounding each weight alone left the study's decoded pixels further from torch's than the
+    page's 1e-3 at the far corners of their views, where the hidden activations are largest.
+    Here each unit's weights are rounded in turn and the error is carried into the units not
+    yet rounded, in proportion to how the inputs correlate them (the optimal-brain-surgeon
+    update of GPTQ, Frantar et al., 2023); benchmarks/README.md has the errors of both.
+    """
+    w = weight.double().clone()  # (outputs, units)
+    x = inputs.double()
+    h = x.T @ x / len(x)
+    h += damp * h.diagonal().mean() * torch.eye(len(h), dtype=h.dtype)  # units that never fire
+    upper = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    # A margin over each unit's largest weight leaves room for the errors carried into it.
+    scale = (1.05 * w.abs().amax(0) / 32767).clamp(min=torch.finfo(torch.float32).tiny).float().double()
+    codes = torch.empty_like(w, dtype=torch.int16)
+    for j in range(w.shape[1]):
+        q = torch.round(w[:, j] / scale[j]).clamp(-32767, 32767)
+        codes[:, j] = q.short()
+        carried = (w[:, j] - q * scale[j]) / upper[j, j]
+        w[:, j:] -= carried[:, None] * upper[j, j:][None, :]
+    return codes, scale.float()
+
+
+def _mlp(first: nn.Linear, second: nn.Linear, view: Sequence[float]) -> dict:
+    """``sigmoid(second(relu(first(z))))``, its large second layer transposed (hidden, 784), so
+    that the page adds one contiguous row per active hidden unit, and stored as 16-bit
+    integers times a float32 scale per row (:func:`quantise`): the size of float16, whose
+    11-bit significand left decoded pixels of the study's models beyond the page's 1e-3."""
     with torch.no_grad():
+        hidden = torch.relu(F.linear(lattice(view, first.in_features), first.weight.double(), first.bias.double()))
+        codes, scale = quantise(second.weight, hidden)
         return {
             "kind": "mlp",
             "latent": first.in_features,
             "hidden": first.out_features,
             "w1": _b64(first.weight.numpy(), "<f4"),  # (hidden, latent)
             "b1": _b64(first.bias.numpy(), "<f4"),
-            "w2t": _b64(second.weight.T.numpy(), "<f2"),  # (hidden, 784)
+            "w2t": _b64(codes.T.numpy(), "<i2"),  # (hidden, 784): weight = w2t * w2scale[row]
+            "w2scale": _b64(scale.numpy(), "<f4"),
             "b2": _b64(second.bias.numpy(), "<f4"),
         }
 
 
-def decoder_json(model: Autoencoder | VAE | PCACodec) -> dict:
+def decoder_json(model: Autoencoder | VAE | PCACodec, view: Sequence[float]) -> dict:
+    """What the page's decode reads; the view is where its pointer can go."""
     if isinstance(model, Autoencoder):
-        return _mlp(model.decoder[0], model.decoder[2])
+        return _mlp(model.decoder[0], model.decoder[2], view)
     if isinstance(model, VAE):
-        return _mlp(model.fc3, model.fc4)
+        return _mlp(model.fc3, model.fc4, view)
     return {
         "kind": "pca",
         "latent": len(model.scale),
@@ -95,7 +137,7 @@ def payload(spaces: Sequence[Space], images: torch.Tensor, labels: torch.Tensor,
         "models": [
             {
                 "name": s.name,
-                "decoder": s.decoder,
+                "decoder": decoder_json(s.model, view(s.codes, s.limit)),
                 "codes": _b64(s.codes[rows.numpy()][:, :2], "<f4"),
                 "view": view(s.codes, s.limit),
                 "limit": s.limit,
@@ -159,19 +201,6 @@ function bytes(b64) {
   return out;
 }
 const f32 = (b64) => new Float32Array(bytes(b64).buffer);
-const HALF = new Float32Array(65536);  // every float16 bit pattern, decoded once
-for (let h = 0; h < 65536; h++) {
-  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  HALF[h] = e === 0 ? sign * f * 2 ** -24
-    : e === 31 ? (f ? NaN : sign * Infinity)
-    : sign * (1 + f / 1024) * 2 ** (e - 15);
-}
-function f16(b64) {
-  const raw = new Uint16Array(bytes(b64).buffer), out = new Float32Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = HALF[raw[i]];
-  return out;
-}
-
 // decode(z, out): the model's decoder at latent point z (an array; missing axes are 0).
 function decoder(spec) {
   const k = spec.latent;
@@ -186,7 +215,8 @@ function decoder(spec) {
       return out;
     };
   }
-  const h = spec.hidden, w1 = f32(spec.w1), b1 = f32(spec.b1), w2t = f16(spec.w2t), b2 = f32(spec.b2);
+  const h = spec.hidden, w1 = f32(spec.w1), b1 = f32(spec.b1), b2 = f32(spec.b2);
+  const w2t = new Int16Array(bytes(spec.w2t).buffer), scale = f32(spec.w2scale);
   const acc = new Float32Array(PIXELS);
   return (z, out) => {
     acc.set(b2);
@@ -194,8 +224,8 @@ function decoder(spec) {
       let v = b1[j];
       for (let a = 0; a < k; a++) v += w1[j * k + a] * (z[a] || 0);
       if (v <= 0) continue;  // ReLU: an inactive unit adds nothing
-      const row = j * PIXELS;
-      for (let i = 0; i < PIXELS; i++) acc[i] += v * w2t[row + i];
+      const row = j * PIXELS, vs = v * scale[j];
+      for (let i = 0; i < PIXELS; i++) acc[i] += vs * w2t[row + i];
     }
     for (let i = 0; i < PIXELS; i++) out[i] = 1 / (1 + Math.exp(-acc[i]));
     return out;
@@ -342,6 +372,7 @@ const panels = DATA.models.map((m, i) => new Panel(i, m));
 // For tests and benchmarks: the page's own decode and what its canvases show.
 window.explorer = {
   names: DATA.models.map((m) => m.name),
+  view: (i) => DATA.models[i].view,  // [z1 from, z1 to, z2 from, z2 to] of panel i
   state,
   decode: (i, z) => Array.from(panels[i].decode(z, new Float32Array(PIXELS))),
   code: (i, n) => [panels[i].codes[2 * n], panels[i].codes[2 * n + 1]],

@@ -1,0 +1,60 @@
+"""The latent-space explorer in headless Chromium: decode time per frame, and the largest
+pixel difference between the page's decoders and torch's, over a 9x9 lattice of each view.
+
+A frame is what a pointer move costs: decode one latent point and paint it. Each model runs
+``--rounds`` rounds of ``--frames`` frames (performance.now in the page); the table gives the
+median and best round. Needs the pipeline's report/explorer.html and models/.
+
+    python -m benchmarks.explorer [--rounds 5] [--frames 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import torch
+
+from stages.lib.io import load_checkpoint
+from stages.lib.models import load_model
+from stages.lib.pca import PCACodec
+from stages.lib.reproduction import describe, machine
+from tests.browser import offline_page
+
+PAGE = Path("report/explorer.html")
+
+
+def decoders() -> list:
+    seeds = sorted(int(p.name.removeprefix("seed_")) for p in Path("models/ae").iterdir())
+    _, tensors = load_checkpoint(Path("models/pca"))
+    return [load_model(Path(f"models/ae/seed_{s}")).decode for s in seeds] + [
+        PCACodec(**tensors).decode,
+        load_model(Path("models/vae")).decode,
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=200)
+    args = parser.parse_args()
+    print(f"{describe(machine())}; page {PAGE.stat().st_size / 1e6:.2f} MB")
+    with torch.no_grad(), offline_page() as browser:
+        browser.page.goto(PAGE.resolve().as_uri())
+        names = browser.page.evaluate("explorer.names")
+        print("| model | ms per frame, median (best) | largest pixel difference against torch |")
+        print("|---|---|---|")
+        evaluate = browser.page.evaluate
+        for i, (name, decode) in enumerate(zip(names, decoders(), strict=True)):
+            x0, x1, y0, y1 = evaluate("(i) => explorer.view(i)", i)
+            points = torch.cartesian_prod(torch.linspace(x0, x1, 9), torch.linspace(y0, y1, 9))  # the whole view
+            got = torch.tensor(evaluate("([i, zs]) => zs.map((z) => explorer.decode(i, z))", [i, points.tolist()]))
+            worst = float((got - decode(points)).abs().max())
+            times = [evaluate("([i, n]) => explorer.frameMs(i, n)", [i, args.frames]) for _ in range(args.rounds)]
+            print(f"| {name} | {statistics.median(times):.3f} ({min(times):.3f}) | {worst:.2e} |")
+        assert not browser.errors and not browser.refused
+
+
+if __name__ == "__main__":
+    main()
