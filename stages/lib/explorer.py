@@ -171,7 +171,7 @@ PAGE = """<!DOCTYPE html>
   canvas.scatter { cursor: crosshair; }
   canvas.digit, canvas.strip { image-rendering: pixelated; background: #000; }
   canvas.digit { width: 112px; height: 112px; }
-  canvas.strip { height: 56px; margin-top: 6px; display: block; }
+  canvas.strip { height: 56px; margin-top: 6px; display: block; visibility: hidden; }
   .z { font: 12px ui-monospace, monospace; color: #555; }
 </style>
 </head>
@@ -354,6 +354,7 @@ class Panel {
     const pins = state.pins[this.index];
     if (pins.length === 2) pins.length = 0;
     pins.push(this.latent(x, y));
+    this.strip.style.visibility = pins.length === 2 ? "visible" : "hidden";
     if (pins.length === 2) {
       const [a, b] = pins;
       for (let s = 0; s < STRIP; s++) {
