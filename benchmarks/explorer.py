@@ -6,6 +6,10 @@ A frame is what a pointer move costs: decode one latent point and paint it. Each
 median and best round. Needs the pipeline's report/explorer.html and models/.
 
     python -m benchmarks.explorer [--rounds 5] [--frames 200]
+
+Also, with no browser, how far three ways of storing each decoder's 784x512 layer in 16 bits
+leave its pixels from torch's over a 25x25 lattice of its view: float16, 16-bit integers per
+unit rounded alone, and those integers with the rounding error carried (what the page stores).
 """
 
 from __future__ import annotations
@@ -34,6 +38,36 @@ def decoders() -> list:
     ]
 
 
+def storage_errors() -> None:
+    from stages.lib import explorer, study
+    from stages.lib.data import load_split
+
+    test = load_split(Path("data/idx"), "test", "cpu")
+    seeds = sorted(int(p.name.removeprefix("seed_")) for p in Path("models/ae").iterdir())
+    spaces = []  # (name, first layer, second layer, encode, grid limit)
+    for s in seeds:
+        ae = load_model(Path(f"models/ae/seed_{s}"))
+        spaces.append((f"Autoencoder, seed {s}", ae.decoder[0], ae.decoder[2], ae.encode, 10.0))
+    vae = load_model(Path("models/vae"))
+    spaces.append(("VAE (means)", vae.fc3, vae.fc4, lambda x: vae.encode(x)[0], 3.0))
+    print("| model | float16 | 16-bit, rounded alone | 16-bit, error carried (the page) |")
+    print("|---|---|---|---|")
+    for name, first, second, encode, limit in spaces:
+        view = explorer.view(study.codes(encode, test).numpy(), limit)
+        check = torch.nn.functional.linear(explorer.lattice(view, 2, 25), first.weight.double(), first.bias.double())
+        hidden, weight, bias = torch.relu(check), second.weight.double(), second.bias.double()
+        want = torch.sigmoid(hidden @ weight.T + bias)
+        codes, scale = explorer.quantise(second.weight, explorer.relu_inputs(first, view))
+        scale64 = scale.double()
+        stored = [
+            weight.half().double(),
+            torch.round(weight / scale64).clamp(-32767, 32767) * scale64,
+            codes.double() * scale64,
+        ]
+        errors = [float((torch.sigmoid(hidden @ w.T + bias) - want).abs().max()) for w in stored]
+        print(f"| {name} | " + " | ".join(f"{e:.2e}" for e in errors) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -54,6 +88,7 @@ def main() -> None:
             times = [evaluate("([i, n]) => explorer.frameMs(i, n)", [i, args.frames]) for _ in range(args.rounds)]
             print(f"| {name} | {statistics.median(times):.3f} ({min(times):.3f}) | {worst:.2e} |")
         assert not browser.errors and not browser.refused
+    storage_errors()
 
 
 if __name__ == "__main__":

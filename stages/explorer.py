@@ -9,12 +9,12 @@ Writes: report/explorer.html (open it from disk; it loads nothing).
 
 from pathlib import Path
 
-from stages.lib import cli, explorer, io, params, study
+from stages.lib import cli, explorer, io, params
 from stages.lib.data import DATASETS, load_data
 from stages.lib.io import load_checkpoint
 from stages.lib.models import load_model
 from stages.lib.pca import PCACodec
-from stages.lib.runtime import setup
+from stages.lib.runtime import predict, setup
 
 OUT = Path("report/explorer.html")
 
@@ -27,8 +27,8 @@ def main() -> None:
     pca = PCACodec(**tensors)
     vae = load_model(Path("models/vae"))
     models = [(f"Autoencoder, seed {s}", load_model(Path(f"models/ae/seed_{s}")), p.grid.range) for s in p.ae.seeds]
-    spaces = [explorer.Space(name, ae, study.codes(ae.encode, test).numpy(), limit) for name, ae, limit in models]
-    pca_codes, vae_codes = study.codes(pca.encode, test), study.codes(lambda x: vae.encode(x)[0], test)
+    spaces = [explorer.Space(name, ae, predict(ae.encode, test.images).numpy(), limit) for name, ae, limit in models]
+    pca_codes, vae_codes = predict(pca.encode, test.images), predict(lambda x: vae.encode(x)[0], test.images)
     spaces.append(explorer.Space("PCA", pca, pca_codes.numpy(), p.grid.range))
     spaces.append(explorer.Space("VAE (means)", vae, vae_codes.numpy(), p.vae.grid_range))
     data = explorer.payload(spaces, test.images, test.labels, DATASETS[p.dataset].classes)

@@ -23,6 +23,7 @@ HEAVY = (
 ALLOWED = {
     "download": set(),
     "classifier": {"torch"},
+    "explorer": {"torch"},
     **{
         name: {"torch", "matplotlib"} for name in ("train_ae", "pca", "sweep", "train_vae", "sample", "judge", "report")
     },

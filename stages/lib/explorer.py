@@ -75,14 +75,20 @@ def quantise(weight: torch.Tensor, inputs: torch.Tensor, damp: float = 0.01) -> 
     return codes, scale.float()
 
 
+def relu_inputs(first: nn.Linear, view: Sequence[float]) -> torch.Tensor:
+    """The hidden activations ``relu(first(z))`` over a lattice of the view: what the second
+    layer sees wherever the pointer goes."""
+    z = lattice(view, first.in_features)
+    return torch.relu(F.linear(z, first.weight.double(), first.bias.double()))
+
+
 def _mlp(first: nn.Linear, second: nn.Linear, view: Sequence[float]) -> dict:
     """``sigmoid(second(relu(first(z))))``, its large second layer transposed (hidden, 784), so
     that the page adds one contiguous row per active hidden unit, and stored as 16-bit
     integers times a float32 scale per row (:func:`quantise`): the size of float16, whose
     11-bit significand left decoded pixels of the study's models beyond the page's 1e-3."""
     with torch.no_grad():
-        hidden = torch.relu(F.linear(lattice(view, first.in_features), first.weight.double(), first.bias.double()))
-        codes, scale = quantise(second.weight, hidden)
+        codes, scale = quantise(second.weight, relu_inputs(first, view))
         return {
             "kind": "mlp",
             "latent": first.in_features,
