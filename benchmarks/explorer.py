@@ -38,6 +38,7 @@ def decoders() -> list:
     ]
 
 
+@torch.no_grad()
 def storage_errors() -> None:
     from stages.lib import explorer, study
     from stages.lib.data import load_split
