@@ -83,7 +83,7 @@ def main() -> None:
         "grids": {
             "ae": grid(walk(first.decode, first.config.latent, p.grid.range, p.grid.size), p.grid.size),
             "vae": grid(walk(vae.decode, vae.config.latent, p.vae.grid_range, size), size),
-            "vae_as_study_drew_it": grid(as_drawn, size),
+            study_code.GRID_KEY: grid(as_drawn, size),
         },
         "pca_scatter_as_study_drew_it": {
             "images": len(scatter),

@@ -22,6 +22,7 @@ from stages.lib.models import load_model
 from stages.lib.plots import side_by_side_figure
 from stages.lib.report import compare, image, num, table
 from stages.lib.runtime import setup
+from stages.lib.study_code import GRID_KEY
 from stages.lib.verdicts import STUDY_ELBOWS, Verdict, all_verdicts, spread
 
 OUT = Path("report/report.md")
@@ -248,9 +249,9 @@ def priced_section(m: Metrics) -> str:
         "- **VAE grid** (Q4): `plot_vae_reconstructed` loops over the 12x12 cells but decodes "
         "`z = torch.randn(1, latent_dim)` in each, never the cell's coordinates: its grid is "
         f"{m.p.vae.grid_size**2} independent samples of the prior. On that grid the VAE's digits are "
-        f"{'more' if grids['vae_as_study_drew_it']['class_entropy'] > grids['ae']['class_entropy'] else 'not more'}"
+        f"{'more' if grids[GRID_KEY]['class_entropy'] > grids['ae']['class_entropy'] else 'not more'}"
         " evenly spread over the classes than on the autoencoder's walk, and neighbouring cells differ by "
-        f"{num(grids['vae_as_study_drew_it']['neighbour_distance'], 3)} per pixel, against "
+        f"{num(grids[GRID_KEY]['neighbour_distance'], 3)} per pixel, against "
         f"{num(grids['vae']['neighbour_distance'], 3)} on the VAE's walk: verdicts 14 and 15 give both "
         "readings.\n"
         "- **Checked, as the pipeline runs it**: the sweep's recipe (`Autoencoder(784, 512, dim)`, Adam lr "
@@ -298,7 +299,7 @@ def q4_section(m: Metrics, facts: dict) -> str:
 
 def grids_section(m: Metrics) -> str:
     grids, seed = m.judge["grids"], m.seeds[0]
-    names = {"ae": f"AE walk (seed {seed})", "vae": "VAE walk", "vae_as_study_drew_it": "VAE as the study drew it"}
+    names = {"ae": f"AE walk (seed {seed})", "vae": "VAE walk", GRID_KEY: "VAE as the study drew it"}
     keys = ["distinct_classes", "class_entropy", "neighbour_distance", "class_change_rate", "sharpness_ratio",
             "confidence"]  # fmt: skip
     return (
@@ -309,7 +310,7 @@ def grids_section(m: Metrics) -> str:
             [
                 image(f"plots/ae/seed_{seed}/grid.png", names["ae"]),
                 image("plots/vae/grid.png", names["vae"]),
-                image("plots/vae/study_grid.png", names["vae_as_study_drew_it"]),
+                image("plots/vae/study_grid.png", names[GRID_KEY]),
             ]
         )
         + "\n\n"

@@ -4,6 +4,7 @@ and a tie (which never counts as holding: the study's claims are strict comparis
 import pytest
 
 from stages.lib import verdicts as v
+from stages.lib.study_code import GRID_KEY
 
 SEEDS = (1, 2, 3)
 
@@ -23,7 +24,7 @@ def judge_metrics(ae_acc=0.8, ae_sharp=0.6, pca_sharp=0.4, vae_kl=0.1, ae_kl=5.0
     recon["vae"] = {"classifier_accuracy": 0.7, "sharpness_ratio": 0.5, "prior_kl": vae_kl}
     grid = {"sharpness_ratio": 0.5, "confidence": 0.9, "distinct_classes": 6, "class_entropy": 1.5,
             "neighbour_distance": 0.1, "class_change_rate": 0.3}  # fmt: skip
-    return {"reconstructions": recon, "grids": {k: dict(grid) for k in ("ae", "vae", v.STUDY_GRID)}}
+    return {"reconstructions": recon, "grids": {k: dict(grid) for k in ("ae", "vae", GRID_KEY)}}
 
 
 def samples_metrics(confidences=(0.9,) * 5, entropies=(2.2,) * 5, frechets=(800.0,) * 5, max_z=1.0):
@@ -111,7 +112,7 @@ def test_the_grid_claims_are_judged_on_the_walk_and_on_the_grid_as_the_study_dre
     # The walk: all ten classes but less evenly, and steps smaller than the AE's.
     grids["vae"].update(distinct_classes=10, class_entropy=1.9, neighbour_distance=0.04, class_change_rate=0.2)
     # Independent draws: as many classes, more evenly spread, and far apart from cell to cell.
-    grids[v.STUDY_GRID].update(distinct_classes=10, class_entropy=2.2, neighbour_distance=0.12, class_change_rate=0.8)
+    grids[GRID_KEY].update(distinct_classes=10, class_entropy=2.2, neighbour_distance=0.12, class_change_rate=0.8)
     varied, smoother = v.vae_grid_more_varied(judge), v.vae_grid_smoother(judge)
     assert (varied.outcome, varied.on_study_grid) == (False, True)
     assert varied.text == "does not hold on the walk; holds on the study's grid"
@@ -120,7 +121,7 @@ def test_the_grid_claims_are_judged_on_the_walk_and_on_the_grid_as_the_study_dre
     grids["vae"]["distinct_classes"] = 9  # fewer classes: entropy no longer decides
     grids["vae"]["class_entropy"] = 2.3
     assert v.vae_grid_more_varied(judge).outcome is False
-    grids[v.STUDY_GRID]["class_entropy"] = 2.0  # a tie is not more varied
+    grids[GRID_KEY]["class_entropy"] = 2.0  # a tie is not more varied
     assert v.vae_grid_more_varied(judge).on_study_grid is False
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 BATCH = 128  # the study's DataLoader batch size
+GRID_KEY = "vae_as_study_drew_it"  # the VAE grid as the study's code drew it, in metrics/judge.json
 # plot_pca_latent(num_batches=100) breaks once `i > num_batches`: batches 0..101 are drawn.
 SCATTER_BATCHES = 102
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from stages.lib.quality import coefficient_of_variation
 from stages.lib.report import num
+from stages.lib.study_code import GRID_KEY
 
 NEAR = 2  # an elbow "near" a size: within this many sizes of it
 NOTABLE_CV = 0.05  # runs "differ notably": a coefficient of variation above 5%
@@ -241,9 +242,6 @@ def ae_grid_clearer(judge: dict) -> Verdict:
     )
 
 
-STUDY_GRID = "vae_as_study_drew_it"  # judge's name for the VAE grid as the study's code drew it
-
-
 def _more_varied(ae: dict, vae: dict) -> bool:
     if vae["distinct_classes"] != ae["distinct_classes"]:
         return vae["distinct_classes"] > ae["distinct_classes"]
@@ -252,7 +250,7 @@ def _more_varied(ae: dict, vae: dict) -> bool:
 
 def vae_grid_more_varied(judge: dict) -> Verdict:
     grids = judge["grids"]
-    ae, vae, drawn = grids["ae"], grids["vae"], grids[STUDY_GRID]
+    ae, vae, drawn = grids["ae"], grids["vae"], grids[GRID_KEY]
 
     def cells(g: dict) -> str:
         return f"{g['distinct_classes']} classes, entropy {num(g['class_entropy'], 3)}"
@@ -275,7 +273,7 @@ def _smoother(ae: dict, vae: dict) -> bool:
 
 def vae_grid_smoother(judge: dict) -> Verdict:
     grids = judge["grids"]
-    ae, vae, drawn = grids["ae"], grids["vae"], grids[STUDY_GRID]
+    ae, vae, drawn = grids["ae"], grids["vae"], grids[GRID_KEY]
 
     def cells(g: dict) -> str:
         return f"{num(g['neighbour_distance'], 3)} / {num(g['class_change_rate'], 2)}"
