@@ -126,8 +126,9 @@ def header(m: Metrics) -> str:
 
 def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     """Whether this run reproduced the reference run: verdicts first, then the headline metrics."""
-    text = "## Reproduction\n\n" + " ".join(reproduction.verdict_lines(c, m.p.dataset))
-    text += f" This report was written on {reproduction.describe(reproduction.machine())}.\n"
+    # The reference names the machine that made it; this run's machine is left out, so that the
+    # same numbers give the same bytes on any machine.
+    text = "## Reproduction\n\n" + " ".join(reproduction.verdict_lines(c, m.p.dataset)) + "\n"
     if c.reference is None or c.identical:
         return text
 
