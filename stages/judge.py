@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from stages.lib import cli, io, metrics, params, plots, quality, study, study_code
-from stages.lib.data import load_data
+from stages.lib.data import Split, load_data
 from stages.lib.io import load_checkpoint
 from stages.lib.models import load_model
 from stages.lib.pca import PCACodec, fit_pca
@@ -72,7 +72,8 @@ def main() -> None:
     size = p.vae.grid_size
     as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, size, p.vae.seed))
     scatter = study_code.scatter_rows(len(train), p.pca.seed)
-    batch_fit, _ = fit_pca(train.images[scatter[: study_code.BATCH]], p.pca.components)  # its first batch
+    scattered = Split(train.images[scatter], train.labels[scatter])
+    batch_fit, _ = fit_pca(scattered.images[: study_code.BATCH], p.pca.components)  # its first batch
     result = {
         "classifier_accuracy_on_test_images": float((classify(test.images).argmax(1) == test.labels).double().mean()),
         "reconstructions": {
@@ -87,8 +88,8 @@ def main() -> None:
         },
         "pca_scatter_as_study_drew_it": {
             "images": len(scatter),
-            "silhouette_fit_on_128": metrics.silhouette(batch_fit.encode(train.images[scatter]), train.labels[scatter]),
-            "silhouette_full_fit": metrics.silhouette(pca.encode(train.images[scatter]), train.labels[scatter]),
+            "silhouette_fit_on_128": metrics.silhouette(batch_fit.encode(scattered.images), scattered.labels),
+            "silhouette_full_fit": metrics.silhouette(pca.encode(scattered.images), scattered.labels),
         },
     }
     title = f"VAE grid as the study drew it:\n{size * size} independent draws of z ~ N(0, I)"

@@ -140,16 +140,18 @@ def payload(spaces: Sequence[Space], images: torch.Tensor, labels: torch.Tensor,
         "labels": labels[rows].tolist(),
         "images": _b64(pixels, "u1"),
         "rows": rows.tolist(),  # which test images these are
-        "models": [
-            {
-                "name": s.name,
-                "decoder": decoder_json(s.model, view(s.codes, s.limit)),
-                "codes": _b64(s.codes[rows.numpy()][:, :2], "<f4"),
-                "view": view(s.codes, s.limit),
-                "limit": s.limit,
-            }
-            for s in spaces
-        ],
+        "models": [_space(s, rows) for s in spaces],
+    }
+
+
+def _space(s: Space, rows: torch.Tensor) -> dict:
+    where = view(s.codes, s.limit)
+    return {
+        "name": s.name,
+        "decoder": decoder_json(s.model, where),
+        "codes": _b64(s.codes[rows.numpy()][:, :2], "<f4"),
+        "view": where,
+        "limit": s.limit,
     }
 
 
