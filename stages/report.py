@@ -35,6 +35,7 @@ class Metrics:
     """Everything the report reads, loaded once."""
 
     p: params.Params
+    files: dict  # every metrics file by its name under metrics/ (reproduction.read_metrics)
     ae: dict  # seed -> metrics/ae/seed_<s>.json
     pca: dict
     sweep: dict
@@ -48,29 +49,22 @@ class Metrics:
     def seeds(self) -> tuple[int, ...]:
         return self.p.ae.seeds
 
-    def files(self) -> dict[str, dict]:
-        """The metrics files by their name under metrics/, as :mod:`reproduction` reads them."""
-        named = {"pca": self.pca, "sweep": self.sweep, "vae": self.vae, "samples": self.samples}
-        named |= {"classifier": self.classifier, "judge": self.judge}
-        return {f"ae/seed_{s}": self.ae[s] for s in self.seeds} | named
-
     @classmethod
     def load(cls, p: params.Params) -> "Metrics":
-        def read(name: str) -> dict:
-            return io.read_json(Path(f"metrics/{name}.json"))
-
+        files = reproduction.read_metrics(p.ae.seeds)
         with Path("plots/sweep.csv").open() as f:
             rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
         return cls(
             p=p,
-            ae={s: read(f"ae/seed_{s}") for s in p.ae.seeds},
-            pca=read("pca"),
-            sweep=read("sweep"),
+            files=files,
+            ae={s: files[f"ae/seed_{s}"] for s in p.ae.seeds},
+            pca=files["pca"],
+            sweep=files["sweep"],
             rows=rows,
-            vae=read("vae"),
-            samples=read("samples"),
-            classifier=read("classifier"),
-            judge=read("judge"),
+            vae=files["vae"],
+            samples=files["samples"],
+            classifier=files["classifier"],
+            judge=files["judge"],
         )
 
 
@@ -349,8 +343,8 @@ def main() -> None:
     m = Metrics.load(params.load())
     verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
     facts = summary(m, verdicts)
-    reproduced = reproduction.compare(
-        reproduction.load_reference(m.p.dataset), facts["verdicts"], reproduction.headline(m.files(), m.seeds)
+    reproduced = reproduction.Comparison(
+        reproduction.load_reference(m.p.dataset), facts["verdicts"], reproduction.headline(m.files, m.seeds)
     )
     facts["reproduction"] = reproduced.summary()
     sections = [

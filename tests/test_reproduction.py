@@ -23,7 +23,7 @@ def reference(**values: float) -> dict:
 
 
 def test_the_same_run_is_the_reference_itself():
-    c = reproduction.compare(reference(x=1.0, y=2.0), dict(VERDICTS), metrics(x=1.0, y=2.0))
+    c = reproduction.Comparison(reference(x=1.0, y=2.0), dict(VERDICTS), metrics(x=1.0, y=2.0))
     assert c.identical and c.agreeing == 3 and not c.moved
     assert c.summary() == {"verdicts_agreeing": 3, "verdicts_differing": 0, "metrics_beyond_spread": 0}
     (line,) = reproduction.verdict_lines(c, "mnist")
@@ -31,7 +31,7 @@ def test_the_same_run_is_the_reference_itself():
 
 
 def test_differences_are_counted_in_units_of_spread_and_named_beyond_one():
-    c = reproduction.compare(reference(x=1.0, y=2.0, z=3.0), dict(VERDICTS), metrics(x=1.4, y=2.0, z=2.2))
+    c = reproduction.Comparison(reference(x=1.0, y=2.0, z=3.0), dict(VERDICTS), metrics(x=1.4, y=2.0, z=2.2))
     assert [(name, units) for name, _, _, units, _ in c.rows()] == [
         ("x", pytest.approx(0.8)), ("y", 0.0), ("z", pytest.approx(1.6))
     ]  # fmt: skip
@@ -42,14 +42,14 @@ def test_differences_are_counted_in_units_of_spread_and_named_beyond_one():
 
 def test_a_differing_verdict_and_a_missing_metric_are_named():
     ref = reference(x=1.0, gone=5.0)
-    c = reproduction.compare(ref, {**VERDICTS, "b": 2}, metrics(x=1.0))
+    c = reproduction.Comparison(ref, {**VERDICTS, "b": 2}, metrics(x=1.0))
     assert c.differing_verdicts == [("b", 3, 2)] and c.agreeing == 2
     assert c.moved == ["gone"]  # a metric this run lacks is never within the spread
     assert "Verdict b differs: 3 in the reference, 2 here." in reproduction.verdict_lines(c, "mnist")
 
 
 def test_no_reference_says_how_to_make_one():
-    c = reproduction.compare(None, dict(VERDICTS), metrics(x=1.0))
+    c = reproduction.Comparison(None, dict(VERDICTS), metrics(x=1.0))
     assert reproduction.verdict_lines(c, "fashion-mnist") == [
         "No reference for fashion-mnist: `make reference` records this run as one."
     ]

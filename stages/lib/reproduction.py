@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,35 +70,37 @@ def headline(m: dict[str, Any], seeds: tuple[int, ...]) -> dict[str, Headline]:
         sets = samples["vae_sets"].values()
         return _std([s[key] for s in sets]), f"std over the {len(sets)} sample sets"
 
-    def stated(tolerance: float, value: float | None = None) -> tuple[float, str]:
-        if value is None:
-            return tolerance, f"stated tolerance {tolerance:g}"
+    def relative(tolerance: float, value: float) -> tuple[float, str]:
         return tolerance * abs(value), f"stated tolerance {100 * tolerance:g}%"
 
-    rows: list[tuple[str, float, Callable[[float], tuple[float, str]]]] = []
+    def absolute(tolerance: float) -> tuple[float, str]:
+        return tolerance, f"stated tolerance {tolerance:g}"
+
+    rows: list[tuple[str, float, tuple[float, str]]] = []
     for s in seeds:
         rows += [
-            (f"AE seed {s}: test MSE", ae[s]["test_mse"], lambda v: over_seeds("test_mse")),
-            (f"AE seed {s}: silhouette", ae[s]["silhouette"], lambda v: over_seeds("silhouette")),
-            (f"AE seed {s}: 5-NN accuracy", ae[s]["knn_accuracy"], lambda v: over_seeds("knn_accuracy")),
+            (f"AE seed {s}: test MSE", ae[s]["test_mse"], over_seeds("test_mse")),
+            (f"AE seed {s}: silhouette", ae[s]["silhouette"], over_seeds("silhouette")),
+            (f"AE seed {s}: 5-NN accuracy", ae[s]["knn_accuracy"], over_seeds("knn_accuracy")),
         ]
+    kl = judge["reconstructions"]["vae"]["prior_kl"]
     rows += [
         # An exact float64 fit: only rounding differs between machines.
-        ("PCA: test MSE", pca["test_mse"], lambda v: stated(1e-3, v)),
-        ("PCA: silhouette", pca["silhouette"], lambda v: over_seeds("silhouette")),
-        ("sweep: AE elbow", m["sweep"]["elbow"]["ae"] or 0, lambda v: stated(1)),
-        ("sweep: PCA elbow", m["sweep"]["elbow"]["pca"] or 0, lambda v: stated(1)),
-        ("VAE: test loss", vae["test_loss"], lambda v: stated(0.01, v)),
-        ("VAE: test MSE", vae["test_mse"], lambda v: relative_to_seeds("test_mse", v)),
-        ("VAE: silhouette", vae["silhouette"], lambda v: over_seeds("silhouette")),
-        ("VAE: 5-NN accuracy", vae["knn_accuracy"], lambda v: over_seeds("knn_accuracy")),
-        ("VAE: prior KL of the codes", judge["reconstructions"]["vae"]["prior_kl"], lambda v: stated(0.1, v)),
-        ("samples: confidence", samples["vae"]["confidence"], lambda v: over_sets("confidence")),
-        ("samples: class entropy", samples["vae"]["class_entropy"], lambda v: over_sets("class_entropy")),
-        ("samples: Frechet distance", samples["vae"]["frechet"], lambda v: over_sets("frechet")),
-        ("classifier: test accuracy", m["classifier"]["test_accuracy"], lambda v: stated(1e-3)),
+        ("PCA: test MSE", pca["test_mse"], relative(1e-3, pca["test_mse"])),
+        ("PCA: silhouette", pca["silhouette"], over_seeds("silhouette")),
+        ("sweep: AE elbow", m["sweep"]["elbow"]["ae"] or 0, absolute(1)),
+        ("sweep: PCA elbow", m["sweep"]["elbow"]["pca"] or 0, absolute(1)),
+        ("VAE: test loss", vae["test_loss"], relative(0.01, vae["test_loss"])),
+        ("VAE: test MSE", vae["test_mse"], relative_to_seeds("test_mse", vae["test_mse"])),
+        ("VAE: silhouette", vae["silhouette"], over_seeds("silhouette")),
+        ("VAE: 5-NN accuracy", vae["knn_accuracy"], over_seeds("knn_accuracy")),
+        ("VAE: prior KL of the codes", kl, relative(0.1, kl)),
+        ("samples: confidence", samples["vae"]["confidence"], over_sets("confidence")),
+        ("samples: class entropy", samples["vae"]["class_entropy"], over_sets("class_entropy")),
+        ("samples: Frechet distance", samples["vae"]["frechet"], over_sets("frechet")),
+        ("classifier: test accuracy", m["classifier"]["test_accuracy"], absolute(1e-3)),
     ]
-    return {name: Headline(float(value), *spread(value)) for name, value, spread in rows}
+    return {name: Headline(float(value), *spread) for name, value, spread in rows}
 
 
 def machine() -> dict[str, Any]:
@@ -173,10 +174,6 @@ class Comparison:
         }
 
 
-def compare(reference: dict[str, Any] | None, verdicts: dict[str, Any], metrics: dict[str, Headline]) -> Comparison:
-    return Comparison(reference, verdicts, metrics)
-
-
 def load_reference(dataset: str) -> dict[str, Any] | None:
     path = reference_path(dataset)
     return io.read_json(path) if path.is_file() else None
@@ -213,7 +210,7 @@ def verdict_lines(c: Comparison, dataset: str) -> list[str]:
 def current(dataset: str, seeds: tuple[int, ...]) -> Comparison:
     """This workspace's run (metrics/ as the last `dvc repro` left it) against the reference."""
     verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
-    return compare(load_reference(dataset), verdicts, headline(read_metrics(seeds), seeds))
+    return Comparison(load_reference(dataset), verdicts, headline(read_metrics(seeds), seeds))
 
 
 def main(argv: list[str]) -> int:
