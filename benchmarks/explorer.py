@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-from stages.lib.io import load_checkpoint
-from stages.lib.models import load_model
+from stages.lib import explorer, params
 from stages.lib.pca import PCACodec
 from stages.lib.reproduction import describe, machine
 from tests.browser import offline_page
@@ -29,32 +28,14 @@ from tests.browser import offline_page
 PAGE = Path("report/explorer.html")
 
 
-def decoders() -> list:
-    seeds = sorted(int(p.name.removeprefix("seed_")) for p in Path("models/ae").iterdir())
-    _, tensors = load_checkpoint(Path("models/pca"))
-    return [load_model(Path(f"models/ae/seed_{s}")).decode for s in seeds] + [
-        PCACodec(**tensors).decode,
-        load_model(Path("models/vae")).decode,
-    ]
-
-
 @torch.no_grad()
-def storage_errors() -> None:
-    from stages.lib import explorer, study
-    from stages.lib.data import load_split
-
-    test = load_split(Path("data/idx"), "test", "cpu")
-    seeds = sorted(int(p.name.removeprefix("seed_")) for p in Path("models/ae").iterdir())
-    spaces = []  # (name, first layer, second layer, encode, grid limit)
-    for s in seeds:
-        ae = load_model(Path(f"models/ae/seed_{s}"))
-        spaces.append((f"Autoencoder, seed {s}", ae.decoder[0], ae.decoder[2], ae.encode, 10.0))
-    vae = load_model(Path("models/vae"))
-    spaces.append(("VAE (means)", vae.fc3, vae.fc4, lambda x: vae.encode(x)[0], 3.0))
+def storage_errors(models: list[tuple[str, explorer.Model]], views: list[list[float]]) -> None:
     print("| model | float16 | 16-bit, rounded alone | 16-bit, error carried (the page) |")
     print("|---|---|---|---|")
-    for name, first, second, encode, limit in spaces:
-        view = explorer.view(study.codes(encode, test).numpy(), limit)
+    for (name, model), view in zip(models, views, strict=True):
+        if isinstance(model, PCACodec):
+            continue
+        first, second = explorer.layers(model)
         check = torch.nn.functional.linear(explorer.lattice(view, 2, 25), first.weight.double(), first.bias.double())
         hidden, weight, bias = torch.relu(check), second.weight.double(), second.bias.double()
         want = torch.sigmoid(hidden @ weight.T + bias)
@@ -75,21 +56,24 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     args = parser.parse_args()
     print(f"{describe(machine())}; page {PAGE.stat().st_size / 1e6:.2f} MB")
+    models = explorer.load_models(Path("."), params.load().ae.seeds)
+    views = []
     with torch.no_grad(), offline_page() as browser:
         browser.page.goto(PAGE.resolve().as_uri())
-        names = browser.page.evaluate("explorer.names")
+        evaluate = browser.page.evaluate
+        assert evaluate("explorer.names") == [name for name, _ in models]
         print("| model | ms per frame, median (best) | largest pixel difference against torch |")
         print("|---|---|---|")
-        evaluate = browser.page.evaluate
-        for i, (name, decode) in enumerate(zip(names, decoders(), strict=True)):
-            x0, x1, y0, y1 = evaluate("(i) => explorer.view(i)", i)
+        for i, (name, model) in enumerate(models):
+            views.append(evaluate("(i) => explorer.view(i)", i))
+            x0, x1, y0, y1 = views[-1]
             points = torch.cartesian_prod(torch.linspace(x0, x1, 9), torch.linspace(y0, y1, 9))  # the whole view
             got = torch.tensor(evaluate("([i, zs]) => zs.map((z) => explorer.decode(i, z))", [i, points.tolist()]))
-            worst = float((got - decode(points)).abs().max())
+            worst = float((got - model.decode(points)).abs().max())
             times = [evaluate("([i, n]) => explorer.frameMs(i, n)", [i, args.frames]) for _ in range(args.rounds)]
             print(f"| {name} | {statistics.median(times):.3f} ({min(times):.3f}) | {worst:.2e} |")
         assert not browser.errors and not browser.refused
-    storage_errors()
+    storage_errors(models, views)
 
 
 if __name__ == "__main__":

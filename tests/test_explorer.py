@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from stages.lib import explorer
 from stages.lib.data import load_split
-from stages.lib.io import load_checkpoint
-from stages.lib.models import VAE, AEConfig, Autoencoder, VAEConfig, load_model
+from stages.lib.models import VAE, AEConfig, Autoencoder, VAEConfig
 from stages.lib.pca import PCACodec
 from tests.browser import needs_chromium, offline_page
 
@@ -58,14 +58,8 @@ def test_the_view_is_the_scatters_extent_with_margins_holding_the_grid_square():
 
 def torch_models(repo: Path) -> list[tuple]:
     """The pipeline's (encode, decode) of every space, in the page's panel order."""
-    seeds = sorted(int(p.name.removeprefix("seed_")) for p in (repo / "models" / "ae").iterdir())
-    autoencoders = [load_model(repo / "models" / "ae" / f"seed_{s}") for s in seeds]
-    _, tensors = load_checkpoint(repo / "models" / "pca")
-    pca, vae = PCACodec(**tensors), load_model(repo / "models" / "vae")
-    return [(ae.encode, ae.decode) for ae in autoencoders] + [
-        (pca.encode, pca.decode),
-        (lambda x: vae.encode(x)[0], vae.decode),
-    ]
+    seeds = yaml.safe_load((repo / "params.yaml").read_text())["ae"]["seeds"]
+    return [(explorer.encoder(model), model.decode) for _, model in explorer.load_models(repo, seeds)]
 
 
 def grey(values: torch.Tensor) -> np.ndarray:

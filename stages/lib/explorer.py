@@ -2,8 +2,8 @@
 
 The page embeds, as base64, each 2-D model's decoder (the large second layer as 16-bit integers
 with a float32 scale per row, the rest float32), the codes of a subsample of test images in every
-model's space, and those images. Nothing is fetched: it opens from disk with no network. The JavaScript decode is the
-pipeline's: ``sigmoid(W2 relu(W1 z + b1) + b2)`` for the autoencoders and the VAE (its decoder
+model's space, and those images. Nothing is fetched: it opens from disk with no network. The
+JavaScript decode is the pipeline's: ``sigmoid(W2 relu(W1 z + b1) + b2)`` for the autoencoders and the VAE (its decoder
 ``fc3, fc4``), ``mean + (z * scale) @ components`` for PCA.
 """
 
@@ -11,19 +11,41 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.lib.models import VAE, Autoencoder
+from stages.lib.io import load_checkpoint
+from stages.lib.models import VAE, Autoencoder, load_model
 from stages.lib.pca import PCACodec
 
 IMAGES = 1000  # test images embedded (784 bytes each): the page stays within its 6 MB budget
 MARGIN = 0.05  # matplotlib's default axis margin, so the axes match the report's scatter plots
+
+
+Model = Autoencoder | VAE | PCACodec
+
+
+def load_models(root: Path, seeds: Sequence[int]) -> list[tuple[str, Model]]:
+    """The page's models in its panel order, from a pipeline's models/ folder."""
+    _, tensors = load_checkpoint(root / "models" / "pca")
+    autoencoders = [(f"Autoencoder, seed {s}", load_model(root / "models" / "ae" / f"seed_{s}")) for s in seeds]
+    return [*autoencoders, ("PCA", PCACodec(**tensors)), ("VAE (means)", load_model(root / "models" / "vae"))]
+
+
+def encoder(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Images to 2-D codes: the VAE's means."""
+    return (lambda x: model.encode(x)[0]) if isinstance(model, VAE) else model.encode
+
+
+def layers(model: Autoencoder | VAE) -> tuple[nn.Linear, nn.Linear]:
+    """The decoder's two linear layers: ``sigmoid(second(relu(first(z))))``."""
+    return (model.decoder[0], model.decoder[2]) if isinstance(model, Autoencoder) else (model.fc3, model.fc4)
 
 
 @dataclass(frozen=True)
@@ -31,7 +53,7 @@ class Space:
     """One model's 2-D latent space as the page shows it."""
 
     name: str
-    model: Autoencoder | VAE | PCACodec
+    model: Model
     codes: np.ndarray  # (all test images, latent) float32
     limit: float  # the decoded grid's square: -limit..limit on both axes
 
@@ -101,12 +123,10 @@ def _mlp(first: nn.Linear, second: nn.Linear, view: Sequence[float]) -> dict:
         }
 
 
-def decoder_json(model: Autoencoder | VAE | PCACodec, view: Sequence[float]) -> dict:
+def decoder_json(model: Model, view: Sequence[float]) -> dict:
     """What the page's decode reads; the view is where its pointer can go."""
-    if isinstance(model, Autoencoder):
-        return _mlp(model.decoder[0], model.decoder[2], view)
-    if isinstance(model, VAE):
-        return _mlp(model.fc3, model.fc4, view)
+    if not isinstance(model, PCACodec):
+        return _mlp(*layers(model), view)
     return {
         "kind": "pca",
         "latent": len(model.scale),
