@@ -1,9 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sklearn.decomposition import PCA
 
 from stages.lib import metrics
 from stages.lib.pca import fit_pca
@@ -20,9 +17,19 @@ def test_all_components_reconstruct_exactly():
 
 def test_truncation_equals_a_fit_with_fewer_components():
     codec, _ = fit_pca(X, 20)
-    small = PCA(n_components=5, svd_solver="full").fit(X.numpy().astype(np.float64))
-    recon = small.inverse_transform(small.transform(X.numpy().astype(np.float64)))
-    np.testing.assert_allclose(codec.truncate(5).reconstruct(X).numpy(), recon, atol=1e-4)
+    small, _ = fit_pca(X, 5)
+    torch.testing.assert_close(codec.truncate(5).reconstruct(X), small.reconstruct(X), atol=1e-5, rtol=0)
+
+
+def test_codes_are_the_projection_on_orthonormal_axes_of_decreasing_variance():
+    codec, ratio = fit_pca(X, 10)
+    torch.testing.assert_close(codec.components @ codec.components.T, torch.eye(10), atol=1e-5, rtol=0)
+    assert (np.diff(ratio) <= 1e-12).all() and (codec.scale[:-1] >= codec.scale[1:]).all()
+    centred = (X - X.mean(0)) @ codec.components.T
+    torch.testing.assert_close(codec.encode(X) * codec.scale, centred, atol=1e-4, rtol=0)
+    # No other axis holds more variance than the first: a random unit direction holds less.
+    direction = torch.nn.functional.normalize(torch.randn(784, generator=torch.Generator().manual_seed(0)), dim=0)
+    assert float(((X - X.mean(0)) @ direction).var()) < float(codec.scale[0] ** 2)
 
 
 def test_pca_decode_is_the_study_formula_and_deterministic():
@@ -59,64 +66,13 @@ def test_random_codes_score_near_chance():
     assert abs(result["silhouette"]) < 0.1 and result["knn_accuracy"] < 0.25
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_separation_equals_scikit_learn(seed):
-    """The tensor code against scikit-learn's silhouette_score and 5-NN classifier: clusters
-    that overlap, a label with a single sample, a label absent from the test set."""
-    from sklearn.metrics import silhouette_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    rng = np.random.default_rng(seed)
-    train_labels, test_labels = rng.integers(0, 9, 700), rng.integers(0, 8, 300)
-    test_labels[0] = 9  # alone in its class
-    centres = rng.normal(scale=2.0, size=(10, 2))
-    train = (centres[train_labels] + rng.normal(size=(700, 2))).astype(np.float32)
-    test = (centres[test_labels] + rng.normal(size=(300, 2))).astype(np.float32)
-    ours = metrics.separation(*map(torch.from_numpy, (train, train_labels, test, test_labels)))
-    reference = silhouette_score(test.astype(np.float64), test_labels)
-    knn = KNeighborsClassifier(n_neighbors=5).fit(train.astype(np.float64), train_labels)
-    assert ours["silhouette"] == pytest.approx(reference, rel=1e-6)
-    assert ours["knn_accuracy"] == pytest.approx(knn.score(test.astype(np.float64), test_labels), rel=1e-6)
-    np.testing.assert_allclose(ours["code_std"], test.std(0), rtol=1e-6)
-
-
-@pytest.mark.parametrize("offset", [0.0, 1e4])
-def test_nearest_neighbours_are_exact_even_where_the_float32_screen_is_not(offset):
-    """Near the origin the screen decides; at 10^4 float32 cannot tell points 0.05 apart, so
-    every query must fall back to exact distances: both must find the true neighbours."""
-    rng = np.random.default_rng(0)
-    train = torch.from_numpy(offset + rng.normal(scale=0.3, size=(3000, 3))).float()
-    test = torch.from_numpy(offset + rng.normal(scale=0.3, size=(200, 3))).float()
-    exact = torch.cdist(test.double(), train.double(), compute_mode="donot_use_mm_for_euclid_dist")
-    got = metrics.nearest(train, test, 5)
-    assert torch.equal(exact.gather(1, got).sort(1).values, exact.topk(5, largest=False).values)
-
-
-@pytest.mark.parametrize(("offset", "scale", "dims"), [(0.0, 1.0, 2), (30.0, 5.0, 2), (1e4, 0.3, 3), (0.0, 50.0, 20)])
-def test_the_screen_error_bound_holds(offset, scale, dims):
-    rng = np.random.default_rng(1)
-    train = torch.from_numpy(offset + rng.normal(scale=scale, size=(2000, dims))).float()
-    test = torch.from_numpy(offset + rng.normal(scale=scale, size=(100, dims))).float()
-    screened = torch.addmm((train * train).sum(1), test, train.T, alpha=-2).double()
-    exact = (test.double()[:, None] - train.double()[None]).square().sum(-1)
-    error = (screened + test.double().square().sum(1, keepdim=True) - exact).abs().max(1).values
-    bound = metrics.screen_error_bound(test, float(train.norm(dim=1).max()))
-    assert (error <= bound).all() and (error > bound / 1000).any()  # a bound, and not a vacuous one
-
-
-def test_a_knn_tie_goes_to_the_smallest_label():
-    train = torch.tensor([[0.0], [1.0], [-1.0], [2.0], [-2.0]])
-    labels = torch.tensor([7, 3, 3, 7, 5])  # nearest five to 0: 7, 3, 3, 7, 5
-    assert metrics.knn_accuracy(train, labels, torch.zeros(1, 1), torch.tensor([3])) == 1.0
-
-
-def test_pca_equals_scikit_learn():
-    ours, ratio = fit_pca(X, 10)
-    reference = PCA(svd_solver="covariance_eigh").fit(X.numpy().astype(np.float64))
-    np.testing.assert_allclose(ours.components.numpy(), reference.components_[:10], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ours.scale.numpy() ** 2, reference.explained_variance_[:10], rtol=1e-6)
-    np.testing.assert_allclose(ratio[:200], reference.explained_variance_ratio_, rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(ours.mean.numpy(), reference.mean_, rtol=1e-6)
+def test_the_neighbour_vote_takes_five_neighbours():
+    """Each test point's single nearest training point has the other label, its next four
+    its own: a 5-NN vote gets all four right, a 1-NN vote none."""
+    train = torch.tensor([[0.1], [0.2], [0.3], [0.4], [0.5], [9.9], [10.7], [10.8], [10.9], [11.0]])
+    train_labels = torch.tensor([1, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    test, test_labels = torch.tensor([[0.0], [0.05], [9.8], [9.85]]), torch.tensor([0, 0, 1, 1])
+    assert metrics.separation(train, train_labels, test, test_labels)["knn_accuracy"] == 1.0
 
 
 def test_elbow_of_a_known_curve():
@@ -124,33 +80,6 @@ def test_elbow_of_a_known_curve():
     errors = [1.0, 0.5, 0.25, 0.2, 0.18, 0.17, 0.16, 0.15, 0.14, 0.13]
     assert metrics.elbow(sizes, errors) == 3
     assert metrics.elbow([2, 3], [1.0, 0.5]) is None
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(st.integers(1, 60), min_size=3, max_size=25, unique=True).map(sorted),
-    st.data(),
-)
-def test_elbow_is_kneeds_kneedle(sizes, data):
-    """Against kneed's KneeLocator on convex decreasing curves, noisy ones, and arbitrary values."""
-    import warnings
-
-    from kneed import KneeLocator
-
-    n = len(sizes)
-    steps = data.draw(st.lists(st.floats(1e-6, 1.0), min_size=n, max_size=n))
-    shape = data.draw(st.sampled_from(["convex", "noisy", "arbitrary"]))
-    curve = np.cumsum(sorted(steps))[::-1]  # decreasing by ever smaller drops
-    noise = np.asarray(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=n, max_size=n)))
-    # Noise of a few percent makes small local minima, where kneed pauses detection and
-    # metrics.elbow does not: the answers must agree there too.
-    errors = {"convex": list(curve), "noisy": list(curve + 0.03 * curve[0] * noise), "arbitrary": steps}[shape]
-    if max(errors) == min(errors):
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kneed warns when it finds no knee
-        knee = KneeLocator(sizes, errors, curve="convex", direction="decreasing").knee
-    assert metrics.elbow(sizes, errors) == (None if knee is None else int(knee))
 
 
 def test_components_for_variance():
