@@ -67,49 +67,6 @@ def classifier_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     return {"loss": F.cross_entropy(logits.float(), y), "error": (logits.argmax(1) != y).float().mean()}
 
 
-class FusedAdam:
-    """Adam (Kingma and Ba, 2015; PyTorch's defaults) as one fused kernel per step.
-
-    The same state and the same kernel call as ``torch.optim.Adam(fused=True)``, so the same
-    weights bit for bit (a test holds them equal), without ``torch.optim.Optimizer``, whose
-    constructor and ``step`` import ``torch._dynamo`` for ``torch.compile``, which nothing
-    here uses: about 1.5 s at the start of every training stage. The step counts live on
-    the parameters' device, as in fused Adam, so a CUDA graph can replay the step.
-    """
-
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.betas, self.eps = lr, betas, eps
-        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(
-            self.params,
-            [p.grad for p in self.params],
-            self.exp_avgs,
-            self.exp_avg_sqs,
-            [],  # max_exp_avg_sqs: amsgrad off
-            self.steps,
-            amsgrad=False,
-            lr=self.lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=0.0,
-            eps=self.eps,
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
-
-
 class _Sums:
     """Sample-weighted sums of loss terms, kept on the device (no host sync).
 
@@ -152,7 +109,9 @@ class _Step:
     """One training step on the batch at ``idx``: forward, backward, Adam; the batch's loss
     terms are added to :attr:`sums`."""
 
-    def __init__(self, model: nn.Module, objective: Objective, opt: FusedAdam, train: Split, precision: str) -> None:
+    def __init__(
+        self, model: nn.Module, objective: Objective, opt: torch.optim.Optimizer, train: Split, precision: str
+    ) -> None:
         self.model, self.objective, self.opt, self.train, self.precision = model, objective, opt, train, precision
         self.sums = _Sums()
 
@@ -199,7 +158,7 @@ class _GraphedStep(_Step):
                 super().__call__(idx)
             torch.cuda.current_stream().wait_stream(side)
             return
-        lr = self.opt.lr
+        lr = self.opt.param_groups[0]["lr"]
         self.idx.copy_(idx)
         if self.graph is None or lr != self.graph_lr:
             self.graph, self.graph_lr = torch.cuda.CUDAGraph(), lr
@@ -223,9 +182,9 @@ def fit(
     model.train()
     device = train.images.device
     graphs = recipe.cuda_graphs and device.type == "cuda"
-    # Fused Adam: one kernel over all parameters instead of a loop of small ops; on 2 CPU
-    # cores it cut the step time by 20% (single model) to 45% (batched sweep).
-    opt = FusedAdam(model.parameters(), lr=recipe.lr)
+    # Fused: one kernel over all parameters instead of a loop of small ops (benchmarks/README.md).
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True, capturable=graphs)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=recipe.lr_decay)
     args = (model, objective, opt, train, recipe.precision)
     step = _GraphedStep(*args, batch_size=recipe.batch_size) if graphs else _Step(*args)
     order_gen = torch.Generator().manual_seed(recipe.seed)
@@ -235,7 +194,7 @@ def fit(
         order = torch.randperm(len(train), generator=order_gen).to(device)
         for idx in batches(len(train), recipe.batch_size, order):
             step(idx)
-        opt.lr *= recipe.lr_decay  # as ExponentialLR: one product per epoch, not lr * decay**epoch
+        schedule.step()
         record: dict[str, float | list[float]] = {"epoch": epoch}
         record |= to_python(step.sums.means(len(train)), "train_")
         record |= to_python(evaluate(model, objective, test, recipe.precision), "test_")
