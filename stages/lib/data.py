@@ -21,7 +21,7 @@ import numpy as np
 
 from stages.lib.cli import StageError
 
-if TYPE_CHECKING:  # torch is imported where tensors are made: `download` needs none
+if TYPE_CHECKING:  # torch is imported where tensors are made
     import torch
 
 DATA_DIR = Path("data/idx")  # the verified files of the data set that params.yaml names
@@ -50,8 +50,7 @@ class Dataset:
     sha256: dict[str, str]  # published SHA-256 of each uncompressed file in FILES
     classes: tuple[str, ...]  # label i is classes[i]
     mirror_env: str  # a folder or URL the user may set, tried before the official mirrors
-    mirrors: tuple[str, ...]  # official mirrors: torchvision's list (a test holds them equal)
-    torchvision_name: str  # the torchvision data set whose `mirrors` list that is
+    torchvision_name: str  # the torchvision data set whose `mirrors` are the official ones
     pixel_mean: float  # of the training images scaled to [0, 1]
     pixel_std: float
 
@@ -69,7 +68,6 @@ DATASETS = {
             },
             classes=tuple("0123456789"),
             mirror_env="MNIST_MIRROR",
-            mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
             torchvision_name="MNIST",
             pixel_mean=0.1307,
             pixel_std=0.3081,
@@ -95,7 +93,6 @@ DATASETS = {
                 "Ankle boot",
             ),
             mirror_env="FASHION_MNIST_MIRROR",
-            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
             torchvision_name="FashionMNIST",
             pixel_mean=0.2860,
             pixel_std=0.3530,
@@ -148,13 +145,11 @@ def check_split(images: np.ndarray, labels: np.ndarray, split: str) -> None:
 
 
 def default_sources(dataset: Dataset) -> list[str]:
-    """The data set's mirror variable first (a folder or URL), then the official mirrors.
+    """The data set's mirror variable first (a folder or URL), then torchvision's mirrors."""
+    import torchvision.datasets
 
-    The mirrors are torchvision's, copied: importing torchvision (and torch with it) took
-    2 of the 4 seconds of a `download` that had its files at hand.
-    """
     env = os.environ.get(dataset.mirror_env, "").strip()
-    return ([env] if env else []) + list(dataset.mirrors)
+    return ([env] if env else []) + list(getattr(torchvision.datasets, dataset.torchvision_name).mirrors)
 
 
 def _fetch(source: str, filename: str) -> bytes:
