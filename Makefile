@@ -39,6 +39,8 @@ reference: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The explorer's JavaScript, where Node is at hand: a syntax error fails here, not in a browser.
+	@if command -v node >/dev/null 2>&1; then node --check stages/lib/explorer.js; fi
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -2,8 +2,10 @@
 
 A stage's code deps must be its script plus the transitive closure of the ``stages.lib``
 modules it imports (at module level or inside a function), read from the source with
-``ast``. A dependency that is missing lets DVC call stale results up to date; one too many
-reruns a stage for nothing. Both directions fail here.
+``ast``, and each module's own files: those beside it that share its name (the explorer's
+``explorer.html`` and ``explorer.js`` belong to ``explorer.py``). A dependency that is
+missing lets DVC call stale results up to date; one too many reruns a stage for nothing.
+Both directions fail here.
 """
 
 import ast
@@ -36,8 +38,14 @@ def imported_lib_modules(path: Path) -> set[str]:
     return found
 
 
+def own_files(path: str, root: Path = ROOT) -> set[str]:
+    """The files beside a module that share its name: what it reads of its own."""
+    module = root / path
+    return {str(f.relative_to(root)) for f in module.parent.glob(module.stem + ".*") if f.suffix != ".py"}
+
+
 def closure(script: str, root: Path = ROOT) -> set[str]:
-    """The script and every ``stages/lib`` file it reaches through imports."""
+    """The script and every ``stages/lib`` file it reaches through imports, with their own files."""
     seen, todo = {script}, [script]
     while todo:
         for module in imported_lib_modules(root / todo.pop()):
@@ -46,7 +54,7 @@ def closure(script: str, root: Path = ROOT) -> set[str]:
             if path not in seen:
                 seen.add(path)
                 todo.append(path)
-    return seen
+    return seen | {f for path in seen for f in own_files(path, root)}
 
 
 def stages() -> dict[str, dict]:
@@ -82,13 +90,21 @@ def test_code_deps_are_the_import_closure():
 
 def test_every_library_module_is_a_dependency_of_some_stage():
     lib = {str(p.relative_to(ROOT)) for p in (ROOT / "stages" / "lib").glob("*.py")} - NOT_DEPENDENCIES
-    assert lib == set(invalidated_by())
+    assert lib == {path for path in invalidated_by() if path.endswith(".py")}
+
+
+def test_every_library_file_belongs_to_a_module():
+    """A page or template in stages/lib is named after the module that reads it, so that the
+    closure finds it; a file of no module would be read by none, or go unseen by DVC."""
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "stages" / "lib").iterdir() if p.is_file()}
+    owned = {f for path in files if path.endswith(".py") for f in own_files(path)}
+    assert {f for f in files if not f.endswith(".py")} == owned
 
 
 def test_the_header_of_dvc_yaml_says_which_stages_each_module_reruns():
     """The table at the top of dvc.yaml is what the imports give, so it cannot go stale."""
     text = (ROOT / "dvc.yaml").read_text()
-    header = dict(re.findall(r"^#   (stages/lib/\w+\.py): (.+)$", text, re.MULTILINE))
+    header = dict(re.findall(r"^#   (stages/lib/\w+\.\w+): (.+)$", text, re.MULTILINE))
     assert header == {path: ", ".join(names) for path, names in invalidated_by().items()}
 
 
@@ -101,7 +117,12 @@ def test_the_closure_follows_imports_inside_functions_and_through_modules(tmp_pa
     (lib / "b.py").write_text("import stages.lib.c\n")
     (lib / "c.py").write_text("import os\n")
     (lib / "d.py").write_text("")
-    assert closure("stages/s.py", tmp_path) == {"stages/s.py", "stages/lib/a.py", "stages/lib/b.py", "stages/lib/c.py"}
+    (lib / "c.js").write_text("")
+    (lib / "d.html").write_text("")
+    assert closure("stages/s.py", tmp_path) == {
+        "stages/s.py",
+        *(f"stages/lib/{name}" for name in ("a.py", "b.py", "c.py", "c.js")),
+    }
 
 
 if __name__ == "__main__":  # prints the table for dvc.yaml's header: python -m tests.test_dependencies
