@@ -1,4 +1,4 @@
-from stages.lib.report import compare, image, num, table
+from stages.lib.markdown import compare, image, num, table
 
 
 def test_compare_names_the_lower_and_the_factor():

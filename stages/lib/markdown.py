@@ -1,4 +1,4 @@
-"""Small Markdown helpers for the report: every number comes from a metrics file."""
+"""Markdown for the report: numbers, tables, image links and comparisons; every number comes from a metrics file."""
 
 from __future__ import annotations
 
