@@ -34,7 +34,8 @@ def test_shuffling_the_study_grid_changes_none_of_its_measures_but_a_walk_loses_
     labels = drawn.argmax(1) % 10  # stand-in classes
     for images in (drawn, walk):
         shuffled = images[shuffle]
-        assert quality.gradient_energy(shuffled) == quality.gradient_energy(images)
+        # Equal up to the order of a float64 sum, which vectorised kernels choose per CPU.
+        assert math.isclose(quality.gradient_energy(shuffled), quality.gradient_energy(images), rel_tol=1e-12)
         assert quality.class_entropy(labels[shuffle]) == quality.class_entropy(labels)
     ratio = quality.neighbour_distance(drawn[shuffle], size) / quality.neighbour_distance(drawn, size)
     assert math.isclose(ratio, 1, abs_tol=0.1)  # independent cells: neighbours are any two cells
