@@ -10,6 +10,7 @@ from stages.lib.models import (
     AEConfig,
     Autoencoder,
     BatchedAutoencoder,
+    BatchedVAE,
     ClassifierConfig,
     ImageClassifier,
     VAEConfig,
@@ -52,6 +53,39 @@ def test_batched_forward_equals_each_member():
     for i, model in enumerate(models):
         torch.testing.assert_close(out[i], model(x))
         torch.testing.assert_close(batched.member(i)(x), model(x))
+
+
+def test_batched_forward_takes_a_batch_per_member():
+    torch.manual_seed(0)
+    models = [Autoencoder(AEConfig(hidden=16, latent=2)) for _ in range(3)]
+    batched = BatchedAutoencoder(models)
+    x = torch.rand(3, 7, 784)
+    out = batched(x)
+    for i, model in enumerate(models):
+        torch.testing.assert_close(out[i], model(x[i]))
+
+
+def test_batched_vae_equals_each_member():
+    torch.manual_seed(0)
+    models = [VAE(VAEConfig(hidden=16, latent=2)) for _ in range(3)]
+    batched = BatchedVAE(models)
+    shared, own = torch.rand(5, 784), torch.rand(3, 5, 784)
+    for x in (shared, own):
+        mu, logvar = batched.encode(x)
+        z = torch.randn(3, 5, 2)
+        logits = batched.decode_logits(z)
+        terms = vae_loss(logits, x.expand(3, 5, 784), mu, logvar)
+        assert mu.shape == (3, 5, 2) and terms["loss"].shape == (3,)
+        for i, model in enumerate(models):
+            xi = x if x.dim() == 2 else x[i]
+            single_mu, single_logvar = model.encode(xi)
+            torch.testing.assert_close(mu[i], single_mu)
+            torch.testing.assert_close(logvar[i], single_logvar)
+            torch.testing.assert_close(logits[i], model.decode_logits(z[i]))
+            single = vae_loss(model.decode_logits(z[i]), xi, single_mu, single_logvar)
+            torch.testing.assert_close(terms["loss"][i], single["loss"])
+            member = batched.member(i)
+            torch.testing.assert_close(member.decode(z[i]), model.decode(z[i]))
 
 
 def test_checkpoint_rebuilds_the_same_model(tmp_path):

@@ -128,9 +128,13 @@ class BatchedAutoencoder(nn.Module):
         return len(self.configs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, d) -> reconstructions (members, B, d)."""
+        """``x`` (B, d), one batch for all, or (members, B, d), a batch each -> reconstructions
+        (members, B, d)."""
         _, m, h = self.w1.shape
-        hid = (x @ self.w1.flatten(1)).reshape(len(x), m, h).transpose(0, 1)
+        if x.dim() == 3:
+            hid = torch.bmm(x, self.w1.transpose(0, 1))
+        else:
+            hid = (x @ self.w1.flatten(1)).reshape(len(x), m, h).transpose(0, 1)
         hid = torch.relu(hid + self.b1)
         z = torch.baddbmm(self.b2, hid, self.w2) * self.mask
         hid = torch.relu(torch.baddbmm(self.b3, z, self.w3))
@@ -151,6 +155,60 @@ class BatchedAutoencoder(nn.Module):
             model.decoder[2].weight.copy_(self.w4[i].T)
             model.decoder[2].bias.copy_(self.b4[i, 0])
         return model.to(self.w1.device)
+
+
+class BatchedVAE(nn.Module):
+    """Several :class:`VAE` of one shape trained as one model: each layer's weights stacked
+    along a leading member axis (members, in, out), so that a layer is one batched GEMM.
+
+    Inputs are (B, d), one batch for all, or (members, B, d), a batch each; every output has
+    the member axis first. Per-member losses are independent, so summing them for
+    ``backward`` gives each member the gradient it would get alone.
+    """
+
+    LAYERS = ("fc1", "fc21", "fc22", "fc3", "fc4")
+
+    def __init__(self, models: Sequence[VAE]) -> None:
+        super().__init__()
+        if len({m.config for m in models}) != 1:
+            raise ValueError("batched VAEs must share one config")
+        self.config = models[0].config
+        for name in self.LAYERS:
+            layers = [getattr(m, name) for m in models]
+            self.register_parameter(
+                f"{name}_w", nn.Parameter(torch.stack([lin.weight.T for lin in layers]).detach().clone())
+            )
+            self.register_parameter(
+                f"{name}_b", nn.Parameter(torch.stack([lin.bias[None] for lin in layers]).detach().clone())
+            )
+
+    @property
+    def members(self) -> int:
+        return len(self.fc1_w)
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, getattr(self, f"{name}_w")) + getattr(self, f"{name}_b")
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self._linear("fc1", x))
+        return self._linear("fc21", h), self._linear("fc22", h)
+
+    reparameterize = staticmethod(VAE.reparameterize)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self._linear("fc4", torch.relu(self._linear("fc3", z)))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def member(self, i: int) -> VAE:
+        """Member ``i`` as a stand-alone :class:`VAE` (a copy of its weights)."""
+        model = VAE(self.config)
+        with torch.no_grad():
+            for name in self.LAYERS:
+                getattr(model, name).weight.copy_(getattr(self, f"{name}_w")[i].T)
+                getattr(model, name).bias.copy_(getattr(self, f"{name}_b")[i, 0])
+        return model.to(self.fc1_w.device)
 
 
 @dataclass(frozen=True)

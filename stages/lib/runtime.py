@@ -76,9 +76,10 @@ def _reuse_freed_memory() -> None:
 
 
 def batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor | slice]:
-    """Index the ``n`` samples in batches: slices in order, or runs of ``order``."""
+    """Index the ``n`` samples in batches: slices in order, or runs of ``order`` (along its
+    last axis: a (members, n) order gives each member its own batch)."""
     for start in range(0, n, batch_size):
-        yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+        yield slice(start, start + batch_size) if order is None else order[..., start : start + batch_size]
 
 
 @torch.no_grad()
