@@ -9,27 +9,17 @@ from pathlib import Path
 
 from stages.lib import cli, io, params
 from stages.lib.data import DATASETS, load_data
-from stages.lib.models import ClassifierConfig, ImageClassifier, config_dict
-from stages.lib.runtime import seed_everything, setup
-from stages.lib.train import Recipe, classifier_objective, fit, history_table
+from stages.lib.models import config_dict
+from stages.lib.runtime import setup
+from stages.lib.train import Recipe, history_table, train_classifier
 
 
 def main() -> None:
     p = params.load()
     c = p.classifier
     device = setup(p.device)
-    data = load_data(device)
-    seed_everything(c.seed)
-    dataset = DATASETS[p.dataset]
-    config = ClassifierConfig(pixel_mean=dataset.pixel_mean, pixel_std=dataset.pixel_std)
-    model = ImageClassifier(config).to(device)
-    history = fit(
-        model,
-        classifier_objective,
-        *data,
-        Recipe(c.epochs, c.batch_size, c.lr, c.seed, lr_decay=c.lr_decay),
-        "classifier",
-    )
+    recipe = Recipe(c.epochs, c.batch_size, c.lr, c.seed, lr_decay=c.lr_decay)
+    model, history = train_classifier(*load_data(device), recipe, DATASETS[p.dataset], "classifier")
     test = history[-1]  # fit evaluated the final model on the test set
     with io.transaction() as out:
         out.write_json(Path("metrics/classifier.json"), {

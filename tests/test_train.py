@@ -10,6 +10,7 @@ from stages.lib.models import (
     AEConfig,
     Autoencoder,
     BatchedAutoencoder,
+    BatchedVAE,
     ClassifierConfig,
     ImageClassifier,
     VAEConfig,
@@ -86,6 +87,34 @@ def test_batched_sweep_equals_separate_training():
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     # Padded latent units never move: member 0 (latent 2) keeps zeros beyond its size.
     assert batched.w2[0, :, 2:].abs().max() == 0 and batched.w3[0, 2:].abs().max() == 0
+
+
+def test_batched_members_with_their_own_batch_order_end_where_single_models_end():
+    """Each member draws its batches from its own seed: member i ends where a model trained
+    alone with seed i ends, and two members with other seeds end elsewhere."""
+    seed_everything(5)
+    models = [Autoencoder(AEConfig(hidden=32, latent=2)) for _ in range(2)]
+    separate, initial = [copy.deepcopy(m) for m in models], [copy.deepcopy(m) for m in models]
+    seeds = (21, 22)
+    batched = BatchedAutoencoder(models)
+    history = fit(batched, ae_objective, TRAIN, TEST, Recipe(2, 32, 1e-3, seed=0, member_seeds=seeds), "batched")
+    for i, (model, seed) in enumerate(zip(separate, seeds, strict=True)):
+        single = fit(model, ae_objective, TRAIN, TEST, Recipe(2, 32, 1e-3, seed=seed), f"single {i}")
+        assert history[-1]["train_loss"][i] == pytest.approx(single[-1]["train_loss"], rel=1e-4)
+        for got, want in zip(batched.member(i).parameters(), model.parameters(), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    shared_order = BatchedAutoencoder(initial)  # both members on seed 21's batches
+    fit(shared_order, ae_objective, TRAIN, TEST, Recipe(2, 32, 1e-3, seed=seeds[0]), "shared order")
+    torch.testing.assert_close(shared_order.member(0).encoder[0].weight, batched.member(0).encoder[0].weight)
+    assert not torch.allclose(shared_order.member(1).encoder[0].weight, batched.member(1).encoder[0].weight)
+
+
+def test_a_batched_vae_trains_each_member():
+    seed_everything(0)
+    batched = BatchedVAE([VAE(VAEConfig(hidden=32, latent=2)) for _ in range(3)])
+    history = fit(batched, vae_objective, TRAIN, TEST, Recipe(3, 32, 1e-3, seed=0, member_seeds=(1, 2, 3)), "vaes")
+    first, last = history[0]["test_loss"], history[-1]["test_loss"]
+    assert len(last) == 3 and all(b < a for a, b in zip(first, last, strict=True))
 
 
 @pytest.mark.parametrize("lr_decay", [1.0, 0.5])

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from stages.lib.cli import StageError
-from stages.lib.data import Split
+from stages.lib.data import Dataset, Split
 from stages.lib.losses import mse_per_pixel, vae_loss
-from stages.lib.models import VAE
-from stages.lib.runtime import EVAL_BATCH, batches
+from stages.lib.models import VAE, BatchedVAE, ClassifierConfig, ImageClassifier
+from stages.lib.runtime import EVAL_BATCH, batches, seed_everything
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
@@ -41,6 +41,9 @@ class Recipe:
     seed: int
     precision: str = "fp32"
     lr_decay: float = 1.0  # learning rate multiplied by this after every epoch; 1 = constant
+    # A batched model whose members each draw their own batch order, from these seeds (one
+    # per member); None: every member sees the batches drawn from ``seed``.
+    member_seeds: tuple[int, ...] | None = None
     cuda_graphs: bool = True  # on CUDA, replay steps from a CUDA graph; same kernels, same results
 
 
@@ -56,7 +59,8 @@ def ae_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str
 
 
 def vae_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    assert isinstance(model, VAE)
+    """Negative ELBO; one value per member for a :class:`BatchedVAE`."""
+    assert isinstance(model, VAE | BatchedVAE)
     mu, logvar = model.encode(x)
     logits = model.decode_logits(model.reparameterize(mu, logvar))
     return vae_loss(logits, x, mu, logvar)
@@ -122,7 +126,7 @@ class _Step:
         self.opt.zero_grad()
         terms["loss"].sum().backward()
         self.opt.step()
-        self.sums.add(terms, len(idx))
+        self.sums.add(terms, idx.shape[-1])  # idx: (B,), or (members, B) for a batch each
 
 
 class _GraphedStep(_Step):
@@ -141,13 +145,13 @@ class _GraphedStep(_Step):
     def __init__(self, *args, batch_size: int) -> None:
         super().__init__(*args)
         self.batch_size = batch_size
-        self.idx = torch.empty(batch_size, dtype=torch.long, device=self.train.images.device)
+        self.idx: torch.Tensor | None = None  # the captured batch's indices, refilled each replay
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_lr: float | None = None
         self.warmed_up = 0
 
     def __call__(self, idx: torch.Tensor) -> None:
-        if len(idx) != self.batch_size:
+        if idx.shape[-1] != self.batch_size:
             super().__call__(idx)
             return
         if self.warmed_up < self.WARMUP_STEPS:
@@ -159,6 +163,8 @@ class _GraphedStep(_Step):
             torch.cuda.current_stream().wait_stream(side)
             return
         lr = self.opt.param_groups[0]["lr"]
+        if self.idx is None:
+            self.idx = torch.empty_like(idx)
         self.idx.copy_(idx)
         if self.graph is None or lr != self.graph_lr:
             self.graph, self.graph_lr = torch.cuda.CUDAGraph(), lr
@@ -187,11 +193,13 @@ def fit(
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=recipe.lr_decay)
     args = (model, objective, opt, train, recipe.precision)
     step = _GraphedStep(*args, batch_size=recipe.batch_size) if graphs else _Step(*args)
-    order_gen = torch.Generator().manual_seed(recipe.seed)
+    seeds = (recipe.seed,) if recipe.member_seeds is None else recipe.member_seeds
+    order_gens = [torch.Generator().manual_seed(s) for s in seeds]
     history = []
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
-        order = torch.randperm(len(train), generator=order_gen).to(device)
+        orders = [torch.randperm(len(train), generator=g) for g in order_gens]
+        order = (orders[0] if recipe.member_seeds is None else torch.stack(orders)).to(device)
         for idx in batches(len(train), recipe.batch_size, order):
             step(idx)
         schedule.step()
@@ -231,3 +239,31 @@ def history_table(history: list[dict]) -> tuple[list[str], list[list]]:
 
 def _fmt(value: object) -> object:
     return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def train_classifier(train: Split, test: Split, recipe: Recipe, dataset: Dataset, name: str) -> tuple[nn.Module, list]:
+    """The image classifier of a data set (inputs standardised by its pixel statistics),
+    trained by ``recipe`` from weights drawn from its seed; returns it and its history."""
+    seed_everything(recipe.seed)
+    config = ClassifierConfig(pixel_mean=dataset.pixel_mean, pixel_std=dataset.pixel_std)
+    model = ImageClassifier(config).to(train.images.device)
+    return model, fit(model, classifier_objective, train, test, recipe, name)
+
+
+def fit_fresh_seeds(
+    build: Callable[[], nn.Module],
+    batch: Callable[[list[nn.Module]], nn.Module],
+    objective: Objective,
+    train: Split,
+    test: Split,
+    recipe: Recipe,
+    name: str,
+) -> tuple[nn.Module, list[dict[str, float | list[float]]]]:
+    """One model per seed of ``recipe.member_seeds``, its initial weights drawn from that seed,
+    trained together as one batched model (``batch``), each member on its own batch order."""
+    members = []
+    for seed in recipe.member_seeds:
+        seed_everything(seed)
+        members.append(build())
+    model = batch(members).to(train.images.device)
+    return model, fit(model, objective, train, test, recipe, name)
