@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from stages.lib import cli, io, metrics, params, plots, quality, study, study_code
+from stages.lib import cli, io, metrics, params, plots, study_code
 from stages.lib.data import Split, load_data
 from stages.lib.io import load_checkpoint
+from stages.lib.judging import Judge, walk
 from stages.lib.models import load_model
 from stages.lib.pca import PCACodec, fit_pca
 from stages.lib.runtime import predict, setup
@@ -29,37 +30,7 @@ def main() -> None:
     p = params.load()
     device = setup("cpu")  # inference on 10,000 images per model: not worth a device transfer
     train, test = load_data(device)
-    judge = load_model(Path("models/classifier"))
-    test_energy = quality.gradient_energy(test.images)  # the reference of every sharpness ratio
-
-    def classify(images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(predict(judge, images), 1)
-
-    def reconstructions(encode, decode) -> dict[str, float]:
-        codes = study.codes(encode, test)  # encoded once: for the prior and for the decoder
-        recon = predict(decode, codes)
-        return {
-            "classifier_accuracy": float((classify(recon).argmax(1) == test.labels).double().mean()),
-            "sharpness_ratio": quality.sharpness_ratio(recon, test_energy),
-            "prior_kl": quality.gaussian_kl_from_prior(codes),
-        }
-
-    def grid(images: torch.Tensor, size: int) -> dict[str, float]:
-        """The measures of a decoded size x size grid (row-major images)."""
-        probs = classify(images)
-        predicted = probs.argmax(1)
-        return {
-            "sharpness_ratio": quality.sharpness_ratio(images, test_energy),
-            "confidence": float(probs.max(1).values.mean()),
-            "distinct_classes": len(predicted.unique()),
-            "class_entropy": quality.class_entropy(predicted),
-            "neighbour_distance": quality.neighbour_distance(images, size),
-            "class_change_rate": quality.class_change_rate(predicted, size),
-        }
-
-    def walk(decode, latent: int, limit: float, size: int) -> torch.Tensor:
-        return torch.from_numpy(study.grid_images(decode, latent, limit, size, device))
-
+    judge = Judge.load(Path("models/classifier"), test)
     autoencoders = {s: load_model(Path(f"models/ae/seed_{s}")) for s in p.ae.seeds}
     vae = load_model(Path("models/vae"))
     _, tensors = load_checkpoint(Path("models/pca"))
@@ -75,16 +46,18 @@ def main() -> None:
     scattered = Split(train.images[scatter], train.labels[scatter])
     batch_fit, _ = fit_pca(scattered.images[: study_code.BATCH], p.pca.components)  # its first batch
     result = {
-        "classifier_accuracy_on_test_images": float((classify(test.images).argmax(1) == test.labels).double().mean()),
+        "classifier_accuracy_on_test_images": float(
+            (judge.classify(test.images).argmax(1) == test.labels).double().mean()
+        ),
         "reconstructions": {
-            **{f"ae_seed_{s}": reconstructions(ae.encode, ae.decode) for s, ae in autoencoders.items()},
-            "pca": reconstructions(pca.encode, pca.decode),
-            "vae": reconstructions(vae_mean, vae.decode),
+            **{f"ae_seed_{s}": judge.reconstructions(ae.encode, ae.decode) for s, ae in autoencoders.items()},
+            "pca": judge.reconstructions(pca.encode, pca.decode),
+            "vae": judge.reconstructions(vae_mean, vae.decode),
         },
         "grids": {
-            "ae": grid(walk(first.decode, first.config.latent, p.grid.range, p.grid.size), p.grid.size),
-            "vae": grid(walk(vae.decode, vae.config.latent, p.vae.grid_range, size), size),
-            study_code.GRID_KEY: grid(as_drawn, size),
+            "ae": judge.grid(walk(first.decode, first.config.latent, p.grid.range, p.grid.size, device), p.grid.size),
+            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.vae.grid_range, size, device), size),
+            study_code.GRID_KEY: judge.grid(as_drawn, size),
         },
         "pca_scatter_as_study_drew_it": {
             "images": len(scatter),

@@ -11,11 +11,9 @@ Writes: plots/samples/seed_<s>.png per seed and ae_control.png;
 import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from stages.lib import cli, io, metrics, params, quality
+from stages.lib import cli, io, metrics, params
 from stages.lib.data import load_data
+from stages.lib.judging import Judge, prior_samples, sample_names
 from stages.lib.models import load_model
 from stages.lib.plots import samples_figure
 from stages.lib.runtime import predict, setup
@@ -29,35 +27,32 @@ def main() -> None:
     device = setup("cpu")  # a few thousand decodes: not worth a device transfer
     vae = load_model(Path("models/vae"))
     ae = load_model(Path(f"models/ae/seed_{ae_seed}"))
-    judge = load_model(Path("models/classifier"))
     _, test = load_data(device)
-    reference = predict(judge.features, test.images).numpy()
+    judge = Judge.load(Path("models/classifier"), test)
+    reference = predict(judge.classifier.features, test.images).numpy()
 
-    def generate(decode, latent: int, seed: int) -> np.ndarray:
-        z = torch.randn(p.sample.score_count, latent, generator=torch.Generator().manual_seed(seed))
-        return predict(decode, z).numpy()
-
-    def judged(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        features = predict(judge.features, torch.from_numpy(images))
-        return torch.softmax(predict(judge.head, features), 1).numpy(), features.numpy()
-
-    sets = {f"vae_seed_{s}": generate(vae.decode, vae.config.latent, s) for s in p.sample.seeds}
-    control = generate(ae.decode, ae.config.latent, p.sample.seeds[0])
-    judgements = {name: judged(images) for name, images in sets.items()}
-    scores = {name: metrics.sample_quality(*j, reference) for name, j in judgements.items()}
+    count = p.sample.score_count
+    sets = {
+        name: prior_samples(vae.decode, vae.config.latent, count, s)
+        for name, s in zip(sample_names(p.sample.seeds), p.sample.seeds, strict=True)
+    }
+    control = prior_samples(ae.decode, ae.config.latent, count, p.sample.seeds[0])
     half = len(reference) // 2
     with io.transaction() as out:
         folder = out.directory(Path("plots/samples"))
         for seed, images in zip(p.sample.seeds, sets.values(), strict=True):
-            fig = samples_figure(images[: p.sample.count], f"VAE samples, z ~ N(0, I), seed {seed}")
+            fig = samples_figure(images[: p.sample.count].numpy(), f"VAE samples, z ~ N(0, I), seed {seed}")
             (folder / f"seed_{seed}.png").write_bytes(io.png_bytes(fig))
-        fig = samples_figure(control[: p.sample.count], f"Control: AE (seed {ae_seed}) decoded from z ~ N(0, I)")
+        fig = samples_figure(
+            control[: p.sample.count].numpy(), f"Control: AE (seed {ae_seed}) decoded from z ~ N(0, I)"
+        )
         (folder / "ae_control.png").write_bytes(io.png_bytes(fig))
+        scored = judge.sample_sets(sets, reference)
         out.write_json(Path("metrics/samples.json"), {
-            "vae": {k: float(np.mean([s[k] for s in scores.values()])) for k in metrics.SAMPLE_QUALITY},
-            "vae_sets": scores,
-            "ae_control": metrics.sample_quality(*judged(control), reference),
-            "class_share_gap": quality.class_share_gap([probs.argmax(1) for probs, _ in judgements.values()]),
+            "vae": scored["vae"],
+            "vae_sets": scored["vae_sets"],
+            "ae_control": metrics.sample_quality(*judge.judged(control), reference),
+            "class_share_gap": scored["class_share_gap"],
             "test_halves_frechet": metrics.frechet_distance(reference[:half], reference[half:]),
         })  # fmt: skip
 
