@@ -4,31 +4,32 @@ every claim of the study, then its questions Q1-Q4 with every table and figure.
 Each section is one function of the metrics; no number in the prose is typed by hand. The
 verdicts and a few summary numbers are also written as metrics, so experiments compare on them.
 
-Reads:  params.yaml (dataset, ae, grid, pca, vae, sample), metrics/, plots/sweep.csv,
+Reads:  params.yaml (dataset, ae, grid, pca, vae, sample, robustness), metrics/ (robustness.json:
+        the claims over fresh seeds), plots/sweep.csv,
         models/ae/, models/vae/, data/idx, reference/<dataset>.json (the reference run, if any).
 Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
-        metrics/study.json (the verdicts, run-to-run variation, the study's judgements as numbers,
-        and how many verdicts agree with the reference run).
+        metrics/study.json (the verdicts, how many carry each label over fresh seeds, run-to-run
+        variation, the study's judgements as numbers, and how many verdicts agree with the
+        reference run).
 """
 
 from pathlib import Path
 
-from stages.lib import cli, io, params, report, reproduction
+from stages.lib import cli, io, params, report, reproduction, robustness
 from stages.lib.verdicts import all_verdicts
 
 
 def main() -> None:
     m = report.Metrics.load(params.load())
     verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
-    facts = report.summary(m, verdicts)
-    reproduced = reproduction.Comparison(
-        reproduction.load_reference(m.p.dataset), facts["verdicts"], reproduction.headline(m.files, m.seeds)
-    )
+    standings = [robustness.judge(v, m.robustness["claims"]) for v in verdicts]
+    facts = report.summary(m, verdicts, standings)
+    reproduced = reproduction.compare(m.p.dataset, facts["verdicts"], m.files, m.seeds)
     facts["reproduction"] = reproduced.summary()
     with io.transaction() as out:
         out.save_figure(report.SIDE_BY_SIDE, report.side_by_side(m.p, m.seeds[0]))
         out.write_json(Path("metrics/study.json"), facts)
-        out.write_text(report.OUT, report.markdown(m, verdicts, facts, reproduced))
+        out.write_text(report.OUT, report.markdown(m, verdicts, standings, facts, reproduced))
 
 
 if __name__ == "__main__":

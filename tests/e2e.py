@@ -36,6 +36,7 @@ STAGES = {
     "classifier",
     "sample",
     "judge",
+    "robustness",
     "report",
     "explorer",
 }

@@ -25,7 +25,7 @@ ALLOWED = {
     "download": set(),  # torchvision's mirror list is read when the files are fetched
     "classifier": {"torch"},
     "explorer": {"torch", "sklearn", "scipy"},
-    **{name: NUMERICS for name in ("train_ae", "pca", "sweep", "train_vae", "sample", "judge", "report")},
+    **{name: NUMERICS for name in ("train_ae", "pca", "sweep", "train_vae", "sample", "judge", "robustness", "report")},
 }
 
 

@@ -145,6 +145,9 @@ BAD_VALUES = {
     "sample.count": [0, 5000],
     "sample.score_count": [1, 10**6],
     "sample.seeds": [[], [0, 0], [-1]],
+    "robustness.seeds": [-1, 1001, 2.5, True],
+    "robustness.first_seed": [-1, 2**64 - 1000],
+    "robustness.classifier_seeds": [-1, 101],
 }
 
 

@@ -166,7 +166,7 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     assert ran(dvc(repo, env, "repro")) == set()
 
     write_params(repo, lambda p: p["vae"].update(epochs=2))
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report", "explorer"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "robustness", "report", "explorer"}
 
     write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
     assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "judge", "report", "explorer"}
@@ -290,7 +290,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
 
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "report", "explorer"}
+    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "robustness", "report", "explorer"}
     interrupted = lock_outputs(repo)
     dvc(repo, env, "repro", "--force", "train_vae")
     assert lock_outputs(repo) == interrupted

@@ -49,7 +49,7 @@ def check_quick(repo: Path, env: dict, output: str) -> None:
 def check_grid(repo: Path, env: dict, output: str) -> None:
     queued = dvc(repo, env, "queue", "status")
     assert queued.count("Queued") == 2, queued
-    lrs = {p["ae"]["lr"] for name, p in experiments(repo, env).items() if name != "quick"}
+    lrs = {p["ae"]["lr"] for name, p in experiments(repo, env).items() if name not in ("quick", "robust30")}
     assert lrs == {3e-4, 3e-3}
 
 
@@ -97,7 +97,13 @@ def check_clone(repo: Path, env: dict, output: str) -> None:
     assert ran(dvc(study, env, "repro")) == set()
 
 
+def check_robust30(repo: Path, env: dict, output: str) -> None:
+    assert experiments(repo, env)["robust30"]["robustness"]["seeds"] == 30
+    assert ran(output) == {"robustness", "report"}, output
+
+
 CHECKS = {
+    "dvc exp run -n robust30 -S robustness.seeds=30": check_robust30,
     "dvc exp run -n quick -S ae.epochs=2 -S vae.epochs=2": check_quick,
     "dvc exp run --queue -S 'ae.lr=3e-4,3e-3'": check_grid,
     "dvc exp show --hide-queued --only-changed --drop '^(?!Experiment|verdicts)'": check_verdict_columns,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from stages.lib import reproduction
+from stages.lib import reproduction, robustness
 from stages.lib.reproduction import Headline
 from tests.e2e import clone, commit, dvc, ran
 
@@ -22,10 +22,19 @@ def reference(**values: float) -> dict:
     return reproduction.record("mnist", VERDICTS, metrics(**values))
 
 
+def counted(agreeing: int, differing: int, fragile: int, beyond: int) -> dict[str, int]:
+    return {
+        "verdicts_agreeing": agreeing,
+        "verdicts_differing": differing,
+        "verdicts_differing_but_fragile": fragile,
+        "metrics_beyond_spread": beyond,
+    }
+
+
 def test_the_same_run_is_the_reference_itself():
     c = reproduction.Comparison(reference(x=1.0, y=2.0), dict(VERDICTS), metrics(x=1.0, y=2.0))
     assert c.identical and c.agreeing == 3 and not c.moved
-    assert c.summary() == {"verdicts_agreeing": 3, "verdicts_differing": 0, "metrics_beyond_spread": 0}
+    assert c.summary() == counted(agreeing=3, differing=0, fragile=0, beyond=0)
     (line,) = reproduction.verdict_lines(c, "mnist")
     assert line.startswith("This run is the reference run")
 
@@ -45,7 +54,9 @@ def test_a_differing_verdict_and_a_missing_metric_are_named():
     c = reproduction.Comparison(ref, {**VERDICTS, "b": 2}, metrics(x=1.0))
     assert c.differing_verdicts == [("b", 3, 2)] and c.agreeing == 2
     assert c.moved == ["gone"]  # a metric this run lacks is never within the spread
-    assert "Verdict b differs: 3 in the reference, 2 here." in reproduction.verdict_lines(c, "mnist")
+    assert "Verdict b differs: 3 in the reference, 2 here (not measured over fresh seeds, so a real difference)." in (
+        reproduction.verdict_lines(c, "mnist")
+    )
 
 
 def test_no_reference_says_how_to_make_one():
@@ -71,7 +82,7 @@ def test_the_report_and_the_check_name_exactly_the_verdict_and_the_metric_that_d
     assert "This run is the reference run" in report
     assert reproduction_command(repo, env, "check").returncode == 0
     study = json.loads((repo / "metrics" / "study.json").read_text())
-    assert study["reproduction"] == {"verdicts_agreeing": 22, "verdicts_differing": 0, "metrics_beyond_spread": 0}
+    assert study["reproduction"] == counted(agreeing=22, differing=0, fragile=0, beyond=0)
     commit(repo, env, "the tiny run as its own reference")
 
     path = repo / "reference" / "mnist.json"
@@ -92,4 +103,43 @@ def test_the_report_and_the_check_name_exactly_the_verdict_and_the_metric_that_d
     assert done.returncode == 1
     assert "Verdict pca_deterministic differs" in done.stdout and "spread: VAE: test loss." in done.stdout
     study = json.loads((repo / "metrics" / "study.json").read_text())
-    assert study["reproduction"] == {"verdicts_agreeing": 21, "verdicts_differing": 1, "metrics_beyond_spread": 1}
+    assert study["reproduction"] == counted(agreeing=21, differing=1, fragile=0, beyond=1)
+
+
+def test_a_fragile_flip_passes_the_check_and_a_solid_one_fails_it(pipeline, tmp_path):
+    """The tiny run as its own reference, then one verdict altered there by hand: a fragile one
+    (claim 1, judged on the one triple of the tiny run's four fresh seeds) passes `make check`,
+    named as expected variation; a solid one fails it."""
+    repo, env = clone(pipeline, tmp_path / "clone"), pipeline[1]
+    assert reproduction_command(repo, env, "reference").returncode == 0
+    counts = json.loads((repo / "metrics" / "robustness.json").read_text())["claims"]
+    labels = robustness.labels(counts, list(counts))
+    assert labels["runs_differ_notably"] == "fragile"
+    solid = next(key for key, label in labels.items() if label in ("solid", "solid against"))
+    path = repo / "reference" / "mnist.json"
+    recorded = json.loads(path.read_text())
+
+    def check_with_flipped(key: str) -> subprocess.CompletedProcess:
+        altered = json.loads(json.dumps(recorded))
+        verdict = altered["verdicts"][key]
+        altered["verdicts"][key] = (not verdict) if isinstance(verdict, bool) else verdict + 1
+        path.write_text(json.dumps(altered))
+        return reproduction_command(repo, env, "check")
+
+    fragile = check_with_flipped("runs_differ_notably")
+    assert fragile.returncode == 0, fragile.stdout
+    assert (
+        "Verdict runs_differ_notably differs" in fragile.stdout and "expected seed-to-seed variation" in fragile.stdout
+    )
+    failed = check_with_flipped(solid)
+    assert (
+        failed.returncode == 1 and f"Verdict {solid} differs" in failed.stdout and "a real difference" in failed.stdout
+    )
+
+    # The report says it too, and counts the fragile flip apart.
+    check_with_flipped("runs_differ_notably")
+    assert ran(dvc(repo, env, "repro")) == {"report"}
+    report = (repo / "report" / "report.md").read_text()
+    assert "expected seed-to-seed variation" in report[: report.index("## The study's claims")]
+    study = json.loads((repo / "metrics" / "study.json").read_text())
+    assert study["reproduction"]["verdicts_differing_but_fragile"] == 1

@@ -122,6 +122,22 @@ class SampleParams:
 
 
 @dataclass(frozen=True)
+class RobustnessParams:
+    """Fresh seeds for the seed-dependent claims: ``seeds`` more autoencoders and VAEs (the
+    study's recipes), member k re-drawing its initialisation, batch order, VAE noise and sample
+    sets from seed ``first_seed + k``; and ``classifier_seeds`` more classifiers scoring the
+    study's own samples, the instrument's own spread."""
+
+    seeds: int = _between(0, 1000)  # 0: no fresh seeds, the report's column says so
+    first_seed: int = _between(0, SEED_MAX - 1000)
+    classifier_seeds: int = _between(0, 100)
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.seeds))
+
+
+@dataclass(frozen=True)
 class Params:
     dataset: str = field(metadata={"choices": tuple(DATASETS)})
     device: str = field(metadata={"check": "device"})
@@ -133,6 +149,7 @@ class Params:
     vae: VAEParams
     classifier: ClassifierParams
     sample: SampleParams
+    robustness: RobustnessParams
 
     def __post_init__(self) -> None:
         if self.precision == "bf16" and _runs_on_cpu(self.device) and not cpu_has_bf16():

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.lib import params, reproduction, study
+from stages.lib import params, reproduction, robustness, study
 from stages.lib.data import DATASETS, load_data
 from stages.lib.markdown import compare, image, num, table
 from stages.lib.metrics import SAMPLE_QUALITY, elbow, mean_std
@@ -35,6 +35,7 @@ class Metrics:
     samples: dict
     classifier: dict
     judge: dict
+    robustness: dict  # metrics/robustness.json: the claims over fresh seeds
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -56,6 +57,7 @@ class Metrics:
             samples=files["samples"],
             classifier=files["classifier"],
             judge=files["judge"],
+            robustness=files["robustness"],
         )
 
 
@@ -77,7 +79,7 @@ def separation_cells(m: dict) -> list:
     return [m["silhouette"], m["knn_accuracy"], " / ".join(num(s, 3) for s in m["code_std"])]
 
 
-def summary(m: Metrics, verdicts: list[Verdict]) -> dict:
+def summary(m: Metrics, verdicts: list[Verdict], standings: list[robustness.Robustness | None]) -> dict:
     """metrics/study.json: each verdict's outcome, and the study's comparisons as numbers."""
     seeds = m.seeds
     runs = {k: mean_std([m.ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")}
@@ -88,6 +90,7 @@ def summary(m: Metrics, verdicts: list[Verdict]) -> dict:
     return {
         "verdicts": {v.key: v.outcome for v in verdicts},
         "verdicts_on_the_study_grid": {v.key: v.on_study_grid for v in verdicts if v.on_study_grid is not None},
+        "robustness": robustness.label_counts(standings),
         "ae_runs": runs,
         "ae_over_pca_test_mse_2d": runs["test_mse"]["mean"] / m.pca["test_mse"],
         "smallest_pca_minus_ae_margin": {"size": smallest[1], "value": smallest[0]},
@@ -128,17 +131,69 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     )
 
 
-def verdict_section(verdicts: list[Verdict]) -> str:
-    rows = [[i, v.claim, v.measure, v.values, v.rule, f"**{v.text}**"] for i, v in enumerate(verdicts, 1)]
+def standing_cell(r: robustness.Robustness | None) -> str:
+    """A verdict's standing over fresh seeds, in a table cell."""
+    if r is None:
+        return "not measured"
+    if not r.of:
+        return f"*{r.label}*"
+    chance = "" if r.chance is None else f"; the study's 3 runs print this verdict {100 * r.chance:.0f}% of the time"
+    return f"{r.holds} of {r.of} ({num(r.low, 2)} to {num(r.high, 2)}): *{r.label}*{chance}"
+
+
+def verdict_section(verdicts: list[Verdict], standings: list[robustness.Robustness | None]) -> str:
+    rows = [
+        [i, v.claim, v.measure, v.values, v.rule, f"**{v.text}**", standing_cell(r)]
+        for i, (v, r) in enumerate(zip(verdicts, standings, strict=True), 1)
+    ]
     return (
         "## The study's claims, one verdict each\n\n"
         "Each claim of the study's report, the measure chosen for it, our values and the rule that "
-        "decides (per seed where the study trained several runs). Where the study judged by eye, "
+        "decides (per seed where the study trained several runs), and how the same rule falls over "
+        "fresh seeds (see *How solid is each verdict*, below). Where the study judged by eye, "
         "the measure is the nearest number to what it looked at: the image classifier stands in for "
         '"recognisable" and "clear", the gradient energy of an image (mean squared difference '
         'between neighbouring pixels) for "sharp" against "blurred", and the KL divergence of a '
         'Gaussian fit from N(0, I) for "follows a standard normal".\n\n'
-        + table(["#", "the study says", "measure", "ours", "rule", "verdict"], rows)
+        + table(["#", "the study says", "measure", "ours", "rule", "verdict", "over fresh seeds"], rows)
+    )
+
+
+def robustness_section(m: Metrics, standings: list[robustness.Robustness | None]) -> str:
+    """The method behind the verdicts' column over fresh seeds, and the labels' counts."""
+    r, counts = m.p.robustness, robustness.label_counts(standings)
+    instrument = m.robustness["instrument"]
+    if not r.seeds:
+        seeds = "No fresh seeds were trained (`robustness.seeds: 0`): the seed-dependent verdicts are not measured."
+    else:
+        seeds = (
+            f"{r.seeds} fresh seeds ({r.first_seed} to {r.first_seed + r.seeds - 1}) train {r.seeds} more "
+            "autoencoders and VAEs with the study's recipes (one batched model per kind). Seed s re-draws the "
+            "autoencoder's and the VAE's initial weights and batch order, the VAE's sampling noise, its "
+            f"{len(m.p.sample.seeds)} sets of {m.p.sample.score_count} samples and its grid as the study's code "
+            "drew it. Each claim's own rule, the one that decides its verdict above, is applied per seed: "
+            "per fresh autoencoder where the study judged per run, to the autoencoder and the VAE of one seed "
+            f"where it compares the two, and per disjoint triple of seeds ({r.seeds // robustness.STUDY_RUNS} here) "
+            "for claims 1 and 2, which speak of three runs. A share of seeds gets a Wilson 95% interval; "
+            f"*solid* when it lies above {robustness.SOLID_ABOVE} and reaches {robustness.SOLID_REACHES} "
+            f"(Bouthillier et al., MLSys 2021), *solid against* when it lies below {robustness.SOLID_ABOVE}, "
+            "*fragile* otherwise: then which way the study's three runs fall is close to a coin. The chance that "
+            "the study's procedure prints the report's verdict takes its runs as independent draws with the "
+            "share as their probability."
+        )
+    return (
+        "\n## How solid is each verdict\n\n"
+        + seeds
+        + " PCA's determinism is *exact*: no seed touches it. The sweep's claims (8 to 12) rest on *one draw*: "
+        "the sweep's 19 models are not re-seeded, which would cost 19 more models per seed.\n\n"
+        f"The image classifier, the instrument behind the sample and grid measures, is the study's own in "
+        f"every seed; its own spread is measured apart: {instrument['classifiers']} classifiers of different "
+        "seeds scoring the study's sample sets differ by a standard deviation of "
+        + ", ".join(f"{num(instrument[k], 2)} in {k.replace('_', ' ')}" for k in SAMPLE_QUALITY)
+        + ", part of those measures' unit of spread in the Reproduction section.\n\n"
+        + "Labels: "
+        + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items() if n)
+        + ".\n"
     )
 
 
@@ -330,12 +385,20 @@ def samples_section(m: Metrics) -> str:
     )
 
 
-def markdown(m: Metrics, verdicts: list[Verdict], facts: dict, reproduced: reproduction.Comparison) -> str:
-    """The whole report: the reproduction check, the verdicts, then Q1-Q4 and the study's own procedures."""
+def markdown(
+    m: Metrics,
+    verdicts: list[Verdict],
+    standings: list[robustness.Robustness | None],
+    facts: dict,
+    reproduced: reproduction.Comparison,
+) -> str:
+    """The whole report: the reproduction check, the verdicts and their standing over fresh seeds,
+    then Q1-Q4 and the study's own procedures."""
     sections = [
         header(m),
         reproduction_section(m, reproduced),
-        verdict_section(verdicts),
+        verdict_section(verdicts, standings),
+        robustness_section(m, standings),
         q1_section(m, facts),
         q2_section(m, facts),
         q3_section(m, facts),
