@@ -18,6 +18,7 @@ from stages.lib.verdicts import STUDY_ELBOWS, Verdict, spread
 
 OUT = Path("report/report.md")
 SIDE_BY_SIDE = Path("report/ae_vs_vae.png")
+SAMPLE_NAMES = ("confidence", "class entropy", "Frechet distance")  # of metrics.SAMPLE_QUALITY, in words
 SEPARATION = ["silhouette", "5-NN accuracy", "code std (z1 / z2)"]
 
 
@@ -189,7 +190,7 @@ def robustness_section(m: Metrics, standings: list[robustness.Robustness | None]
         f"The image classifier, the instrument behind the sample and grid measures, is the study's own in "
         f"every seed; its own spread is measured apart: {instrument['classifiers']} classifiers of different "
         "seeds scoring the study's sample sets differ by a standard deviation of "
-        + ", ".join(f"{num(instrument[k], 2)} in {k.replace('_', ' ')}" for k in SAMPLE_QUALITY)
+        + ", ".join(f"{num(instrument[k], 3)} in {name}" for k, name in zip(SAMPLE_QUALITY, SAMPLE_NAMES, strict=True))
         + ", part of those measures' unit of spread in the Reproduction section.\n\n"
         + "Labels: "
         + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items() if n)
@@ -372,7 +373,7 @@ def samples_section(m: Metrics) -> str:
         f"features to the test images (two halves of the test set are {num(samples['test_halves_frechet'])} "
         f"apart). The control decodes z ~ N(0, I) with the autoencoder of seed {m.seeds[0]}.\n\n"
         + table(
-            ["set", "confidence", "class entropy", "Frechet distance"],
+            ["set", *SAMPLE_NAMES],
             [[name, *(s[k] for k in SAMPLE_QUALITY)] for name, s in samples["vae_sets"].items()]
             + [["VAE, mean of sets", *(samples["vae"][k] for k in SAMPLE_QUALITY)]]
             + [[f"control: AE seed {m.seeds[0]}", *(control[k] for k in SAMPLE_QUALITY)]],
