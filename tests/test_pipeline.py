@@ -136,7 +136,8 @@ def test_returning_to_earlier_params_restores_every_stage_from_the_run_cache(pip
     assert not run(["git", "status", "--porcelain"], repo, env)  # every file in git is as committed
 
 
-@pytest.mark.parametrize("module", ["plots.py", "data.py"])
+# plots.py reaches most stages; study_code.py a few (data.py, which reaches all, took a minute).
+@pytest.mark.parametrize("module", ["plots.py", "study_code.py"])
 def test_a_library_change_reruns_exactly_the_stages_that_import_it(pipeline, tmp_path, module):
     """An edit to a library module reruns every stage whose import closure holds it, and no
     other: the outputs of the rerun stages are the same bytes, so nothing downstream moves."""
@@ -290,7 +291,8 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
 
-    assert ran(dvc(repo, env, "repro")) == {"train_vae", "sample", "judge", "robustness", "report", "explorer"}
+    # Which stages downstream rerun is test_caching_reruns_only_what_changed's; here the interrupted one.
+    assert ran(dvc(repo, env, "repro", "train_vae")) == {"train_vae"}
     interrupted = lock_outputs(repo)
     dvc(repo, env, "repro", "--force", "train_vae")
     assert lock_outputs(repo) == interrupted
