@@ -263,7 +263,9 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
     repo = clone(pipeline, tmp_path / "clone")
     env = pipeline[1]
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["vae"]["epochs"] = 400  # long enough to be caught mid-training
+    # Long enough to be caught mid-training on any CPU: 400 tiny epochs could all finish before
+    # the signal arrived on a fast one, and DVC then exited 0.
+    params["vae"]["epochs"] = 10_000
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     outs = [out["path"] for out in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train_vae"]["outs"]]
     assert len(outs) >= 5
@@ -277,7 +279,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         text=True,
         start_new_session=True,
     )
-    wait_for_training(proc, "train_vae: epoch 2/400")
+    wait_for_training(proc, "train_vae: epoch 2/10000")
     if how == "SIGINT":  # Ctrl-C: the whole foreground process group
         os.killpg(proc.pid, signal.SIGINT)
     else:  # the stage alone dies without any chance to clean up
@@ -291,7 +293,10 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
 
-    # Which stages downstream rerun is test_caching_reruns_only_what_changed's; here the interrupted one.
+    # Which stages downstream rerun is test_caching_reruns_only_what_changed's; here the interrupted
+    # one, at a length it has not run before (so not from the run cache) and that ends soon.
+    params["vae"]["epochs"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
     assert ran(dvc(repo, env, "repro", "train_vae")) == {"train_vae"}
     interrupted = lock_outputs(repo)
     dvc(repo, env, "repro", "--force", "train_vae")
