@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,25 @@ def test_bf16_on_a_cpu_needs_bf16_arithmetic(monkeypatch, has_bf16):
         with pytest.raises(ParamsError, match=r"no bf16 arithmetic .* use precision: fp32"):
             params.parse(text)
     assert params.parse(with_value("device", "cpu")).precision == "fp32"  # fp32 needs nothing
+
+
+def test_params_for_another_machine_are_checked_for_what_they_say_not_for_this_hardware(monkeypatch, tmp_path):
+    """A grid's point runs on a cluster's node: there CUDA or bf16 may be at hand though not here."""
+    monkeypatch.setattr(params, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "params.yaml"
+    for device, precision in (("cuda:3", "fp32"), ("cpu", "bf16")):
+        path.write_text(with_value("device", device).replace("precision: fp32", f"precision: {precision}"))
+        with pytest.raises(ParamsError, match=r"CUDA is not available here|no bf16 arithmetic"):
+            params.load(path)
+        p = params.load(path, this_machine=False)
+        assert (p.device, p.precision) == (device, precision)
+        with pytest.raises(ParamsError):  # and the next load is for this machine again
+            params.load(path)
+    path.write_text(with_value("device", "cuda:x"))
+    with pytest.raises(ParamsError, match=re.escape("device must be auto | cpu | cuda | cuda:N, got 'cuda:x'")):
+        params.load(path, this_machine=False)
 
 
 def test_the_bf16_probe_reads_the_cpu_flags(tmp_path):

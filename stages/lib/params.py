@@ -6,6 +6,7 @@ typo in ``dvc exp run -S`` is caught by the first stage that starts.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from stages.lib.cli import StageError
 from stages.lib.data import DATASETS
 
 PARAMS_FILE = Path("params.yaml")
+# Off while params are checked for another machine (a grid's point runs on a cluster's node):
+# whether CUDA or bf16 arithmetic is at hand is then that node's question, not this one's.
+_THIS_MACHINE = contextvars.ContextVar("this_machine", default=True)
 
 
 class ParamsError(StageError, ValueError):
@@ -152,6 +156,8 @@ class Params:
     robustness: RobustnessParams
 
     def __post_init__(self) -> None:
+        if not _THIS_MACHINE.get():
+            return
         if self.precision == "bf16" and _runs_on_cpu(self.device) and not cpu_has_bf16():
             raise ParamsError(
                 "precision is 'bf16' but this CPU has no bf16 arithmetic (neither AMX nor AVX512-BF16): "
@@ -222,6 +228,8 @@ def _check_device(value: str, key: str) -> None:
     import torch  # only to count CUDA devices: `download` and the default device need none
 
     if value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        if not _THIS_MACHINE.get():
+            return
         index = int(value[5:]) if ":" in value else 0
         if not torch.cuda.is_available():
             raise ParamsError(f"{key} is {value!r} but CUDA is not available here; use auto or cpu")
@@ -282,8 +290,13 @@ def parse(text: str, source: str = str(PARAMS_FILE)) -> Params:
     return _build(Params, raw, "")
 
 
-def load(path: Path = PARAMS_FILE) -> Params:
-    """Read and validate ``params.yaml`` (or another path)."""
+def load(path: Path = PARAMS_FILE, *, this_machine: bool = True) -> Params:
+    """Read and validate ``params.yaml`` (or another path). With ``this_machine=False``, a
+    device or precision is checked for what it says, not for this machine's hardware."""
     if not path.is_file():
         raise ParamsError(f"{path} not found; run stages from the project root")
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    token = _THIS_MACHINE.set(this_machine)
+    try:
+        return parse(path.read_text(encoding="utf-8"), str(path))
+    finally:
+        _THIS_MACHINE.reset(token)
