@@ -2,6 +2,7 @@
 # make test   - lint and run the test suite (what CI runs)
 # make check  - did this run reproduce the reference run? (exit 1 if a verdict differs)
 # make reference - record this run as the reference of its data set (reference/<dataset>.json)
+# make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
 # make bench  - the benchmarks in benchmarks/
 # make lock   - re-pin requirements.txt from requirements.in
 VENV ?= .venv
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference test lint bench lock clean
+.PHONY: install python repro check reference grid test lint bench lock clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +36,9 @@ check: install
 
 reference: install
 	$(BIN)/python -m stages.lib.reproduction reference
+
+grid: install
+	$(BIN)/python -m tools.grid $(GRID)
 
 lint: install
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ def pipeline(tmp_path_factory):
     return build_pipeline(tmp_path_factory.mktemp("e2e"))
 
 
-END_TO_END = {"test_pipeline.py", "test_readme.py", "test_reproduction.py", "test_explorer.py"}
+END_TO_END = {"test_pipeline.py", "test_readme.py", "test_reproduction.py", "test_explorer.py", "test_grid.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,8 +15,8 @@ import yaml
 from tests.synthetic import copy_stages, write_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the pipeline needs besides stages/: the plot page, the plots' Vega-Lite templates, and the
-# study's reference run (which the tiny runs do not reproduce).
+# What the pipeline needs besides stages/: the plot page, the plots' Vega-Lite templates, the
+# study's reference run (which the tiny runs do not reproduce), and the grid tool.
 PIPELINE = [
     "dvc.yaml",
     ".dvc/config",
@@ -25,6 +25,8 @@ PIPELINE = [
     ".dvc/plots/offline.html",
     *(f".dvc/plots/{p.name}" for p in sorted((ROOT / ".dvc" / "plots").glob("*.json"))),
     "reference/mnist.json",
+    "tools/__init__.py",
+    "tools/grid.py",
 ]
 STAGES = {
     "download",

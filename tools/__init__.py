@@ -1,0 +1,1 @@
+"""Tools beside the pipeline (not stages of it): they drive `dvc` and `git` from outside."""
