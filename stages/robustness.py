@@ -35,29 +35,33 @@ def main() -> None:
     data = load_data(device)
     train, test = (Split(split.images.to(CPU), split.labels.to(CPU)) for split in data)  # measured on the CPU
     judge = Judge.load(Path("models/classifier"), test)
+    reference = predict(judge.classifier.features, test.images).numpy()  # the test images' features
     runs = []
     if seeds:
         a, v = p.ae, p.vae
-        autoencoders, history = fit_fresh_seeds(
-            lambda: Autoencoder(AEConfig(hidden=a.hidden, latent=a.latent)),
-            BatchedAutoencoder,
-            ae_objective,
-            *data,
-            Recipe(a.epochs, a.batch_size, a.lr, seeds[0], p.precision, member_seeds=seeds),
-            f"robustness: {len(seeds)} autoencoders",
-        )
-        vaes, _ = fit_fresh_seeds(
-            lambda: VAE(VAEConfig(hidden=v.hidden, latent=v.latent)),
-            BatchedVAE,
-            vae_objective,
-            *data,
-            Recipe(v.epochs, v.batch_size, v.lr, seeds[0], p.precision, member_seeds=seeds),
-            f"robustness: {len(seeds)} VAEs",
+        kinds = {  # builder, batched class, objective, recipe: the study's, one model per kind
+            "autoencoders": (
+                lambda: Autoencoder(AEConfig(hidden=a.hidden, latent=a.latent)),
+                BatchedAutoencoder,
+                ae_objective,
+                a,
+            ),
+            "VAEs": (lambda: VAE(VAEConfig(hidden=v.hidden, latent=v.latent)), BatchedVAE, vae_objective, v),
+        }
+        (autoencoders, history), (vaes, _) = (
+            fit_fresh_seeds(
+                build,
+                batched,
+                objective,
+                *data,
+                Recipe(r.epochs, r.batch_size, r.lr, seeds[0], p.precision, member_seeds=seeds),
+                f"robustness: {len(seeds)} {kind}",
+            )
+            for kind, (build, batched, objective, r) in kinds.items()
         )
         _, tensors = load_checkpoint(Path("models/pca"))
         pca = PCACodec(**tensors)
         pca_reconstructions = judge.reconstructions(pca.encode, pca.decode)
-        reference = predict(judge.classifier.features, test.images).numpy()
         for k, seed in enumerate(seeds):
             ae, vae = autoencoders.member(k).to(CPU).eval(), vaes.member(k).to(CPU).eval()
             run = measure(p, seed, ae, vae, judge, train, pca_reconstructions, reference)
@@ -67,7 +71,7 @@ def main() -> None:
         "claims": robustness.outcomes(
             [robustness.SeedRun(**run) for run in runs], io.read_json(Path("metrics/pca.json"))
         ),
-        "instrument": instrument(p, data, test),
+        "instrument": instrument(p, data, judge, reference),
     }
     with io.transaction() as out:
         out.write_json(Path("metrics/robustness.json"), result)
@@ -118,27 +122,26 @@ def measure(
     }
 
 
-def instrument(p: params.Params, data: tuple[Split, Split], test: Split) -> dict:
-    """The study's own sample sets scored by its classifier and by ``classifier_seeds`` more:
-    the standard deviation over classifiers of each sample measure (mean over the sets)."""
+def instrument(p: params.Params, data: tuple[Split, Split], judge: Judge, reference: np.ndarray) -> dict:
+    """The study's own sample sets scored by its classifier (``judge``, whose features of the
+    test images are ``reference``) and by ``classifier_seeds`` more: the standard deviation
+    over classifiers of each sample measure (mean over the sets)."""
     c = p.classifier
     vae = load_model(Path("models/vae"))
     sets = {
         name: prior_samples(vae.decode, vae.config.latent, p.sample.score_count, s)
         for name, s in zip(sample_names(p.sample.seeds), p.sample.seeds, strict=True)
     }
-    classifiers = [load_model(Path("models/classifier"))]
+    judges = [(judge, reference)]
     for k in range(p.robustness.classifier_seeds):
         seed = p.robustness.first_seed + k
         recipe = Recipe(c.epochs, c.batch_size, c.lr, seed, lr_decay=c.lr_decay)
         model, _ = train_classifier(*data, recipe, DATASETS[p.dataset], f"robustness: classifier seed {seed}")
-        classifiers.append(model.to(CPU).eval())
-    scores = []
-    for model in classifiers:
-        reference = predict(model.features, test.images).numpy()
-        scores.append(Judge.of(model, test).sample_sets(sets, reference)["vae"])
+        model = model.to(CPU).eval()
+        judges.append((Judge.of(model, judge.test), predict(model.features, judge.test.images).numpy()))
+    scores = [j.sample_sets(sets, features)["vae"] for j, features in judges]
     return {
-        "classifiers": len(classifiers),
+        "classifiers": len(scores),
         **{
             k: float(np.std([s[k] for s in scores], ddof=1)) if len(scores) > 1 else 0.0 for k in metrics.SAMPLE_QUALITY
         },
