@@ -1,0 +1,83 @@
+"""A grid of 4 tiny points on a Ray cluster of one node against two, same run.
+
+    python -m benchmarks.grid [--repeats 2]
+
+The tiny pipeline (tests/tiny_params.yaml, synthetic data) is built once and pushed to a
+bare git remote and a local DVC remote; each timed grid starts from copies of both, so no
+point finds another timing's run in the run cache. Every point trains (train_vae and what
+follows it). Each node is `ray start --num-cpus 1`, so one node runs one point at a time and
+two nodes two; the cluster lives in a network namespace of its own (loopback only), as in the
+tests. Needs root for `unshare -n`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e import build_pipeline, dvc, run
+from tests.netns import RAY, RAY_ENV, namespace, refused
+
+GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
+
+
+def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int]:
+    """Seconds of one grid on a cluster of `nodes` one-CPU nodes, and how many nodes ran points."""
+    origin, driver = where / "origin.git", where / "driver"
+    run(["git", "clone", "-q", "--bare", str(built / "repo"), str(origin)], where, env)
+    run(["git", "clone", "-q", str(origin), str(driver)], where, env)
+    shutil.copytree(built / "remote", where / "store")
+    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(where / "store"))
+    ray = [RAY, "start", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+    with namespace() as inside:
+        run([*inside, *ray, "--head", "--port=6379", "--include-dashboard=false"], driver, env)
+        for _ in range(nodes - 1):
+            run([*inside, *ray, "--address=127.0.0.1:6379"], driver, env)
+        start = time.perf_counter()
+        output = run([*inside, sys.executable, "-m", "tools.grid", "--address=127.0.0.1:6379", *GRID], driver, env)
+        seconds = time.perf_counter() - start
+    print(output)
+    used = set(re.findall(r"on node 127\.0\.0\.1 ([0-9a-f]{8})", output))
+    assert output.count(": done in ") == 4, output
+    return seconds, len(used)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    if refused():
+        raise SystemExit(f"no network namespace here: {refused()}")
+    with tempfile.TemporaryDirectory(prefix="grid-bench-") as tmp:
+        built = Path(tmp) / "built"
+        built.mkdir()
+        _, env, _ = build_pipeline(built)
+        env = {**env, **RAY_ENV, "RAY_AUTH_MODE": "token"}
+        subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for r in range(args.repeats):
+            for nodes in (1, 2):  # alternated, so drift on the machine falls on both
+                where = Path(tmp) / f"{nodes}-{r}"
+                where.mkdir()
+                seconds, used = timed_grid(built, env, nodes, where)
+                times[nodes].append(seconds)
+                print(f"repeat {r + 1}: {nodes} node(s): {seconds:.1f} s, points ran on {used} node(s)", flush=True)
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    print(f"\n{cpu}, {os.cpu_count()} cores; 4 tiny points, each node 1 CPU")
+    print("| cluster | wall s (each repeat) | median |\n|---|---|---|")
+    for nodes, seconds in times.items():
+        print(f"| {nodes} node(s) | {', '.join(f'{s:.1f}' for s in seconds)} | {statistics.median(seconds):.1f} |")
+    print(f"two nodes / one: {statistics.median(times[2]) / statistics.median(times[1]):.2f}")
+
+
+if __name__ == "__main__":
+    main()
