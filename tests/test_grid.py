@@ -5,14 +5,16 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import GIT, ROOT, dvc, dvc_stdout, run
-from tests.netns import RAY_ENV, listening, namespace, needs_netns, on_loopback
+from tests.netns import RAY_ENV, listening, members, namespace, needs_netns, on_loopback
 from tests.test_readme import grid_block
 from tools import grid
 
@@ -197,3 +199,62 @@ def test_the_readme_grid_runs_on_two_ray_nodes_and_its_experiments_return_throug
     assert finished <= set(params) and {params[n]["vae"]["epochs"] for n in finished} == {1, 2}
     dvc(driver, env, "plots", "diff", *sorted(finished))
     assert (driver / "dvc_plots" / "index.html").is_file()
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:  # ended meanwhile
+        return ""
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_netns
+def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeline, tmp_path):
+    """The worker running the point is killed while `dvc exp run` runs: Ray runs the point
+    again, the experiment arrives once, and the lost run's `dvc exp run` ends within seconds
+    instead of pushing later beside the retry. No code of the tool's ends it (started in a
+    session of its own, it ended all the same): Ray does, and this checks that it still does."""
+    repo, env, _ = pipeline
+    origin, driver, store = tmp_path / "origin.git", tmp_path / "driver", tmp_path / "store"
+    run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path, env)
+    run(["git", "clone", "-q", str(origin), str(driver)], tmp_path, env)
+    shutil.copytree(repo.parent / "remote", store)
+    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(store))
+    env = {**env, **RAY_ENV}
+    with namespace() as inside:
+        net = os.readlink(inside[1].removeprefix("--net="))
+        grid_run = subprocess.Popen(
+            [*inside, sys.executable, "-m", "tools.grid", "-n", "lost", "-S", "vae.epochs=2"],
+            cwd=driver,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the first attempt's `dvc exp run`, and its worker
+            found = [pid for pid in members(net) if "exp run" in cmdline(pid)]
+            if found:
+                break
+            time.sleep(0.1)
+        (exp_run,) = found
+        worker = int(Path(f"/proc/{exp_run}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert cmdline(worker).startswith("ray::lost-1"), cmdline(worker)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # the lost run's `dvc exp run` needs 30 s more on its own
+        while running(exp_run) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(exp_run), "the lost worker's `dvc exp run` went on without it"
+        output, _ = grid_run.communicate(timeout=300)
+        print(output)
+    assert grid_run.returncode == 0, output
+    assert re.search(r"^\[1/1\] lost-1 \(vae\.epochs=2\): done in ", output, re.MULTILINE), output
+    assert pushed_experiments(origin, env) == {"lost-1"}

@@ -208,16 +208,15 @@ def run_point(*, point: Point, commit: str, remotes: Remotes) -> dict:
     env = {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1"}
     dvc = [sys.executable, "-m", "dvc"]
     set_params = [arg for s in point.set_params for arg in ("-S", s)]
-    # Each command dies with the worker that started it, so that a lost worker's point cannot
-    # push later beside its retry (util-linux's setpriv, where there is one).
-    die_with_worker = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
     log: list[str] = []
 
     def outcome(ok: bool) -> dict:
         return {"ok": ok, "node": node, "seconds": time.monotonic() - start, "log": log}
 
     def step(*cmd: str, cwd: Path, may_fail: bool = False) -> bool:
-        done = subprocess.run([*die_with_worker, *cmd], cwd=cwd, env=env, stdout=PIPE, stderr=STDOUT, text=True)
+        # A lost worker's commands end with it (Ray's raylet sees to its orphans), so a lost
+        # point cannot push later beside its retry.
+        done = subprocess.run(cmd, cwd=cwd, env=env, stdout=PIPE, stderr=STDOUT, text=True)
         log.extend([f"$ {' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}", *done.stdout.splitlines()])
         return done.returncode == 0 or may_fail
 
