@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import build_pipeline, dvc, run
+from tests.e2e import build_pipeline, grid_remotes, run
 from tests.netns import RAY, RAY_ENV, namespace, refused
 
 GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
@@ -31,11 +30,7 @@ GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
 
 def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int]:
     """Seconds of one grid on a cluster of `nodes` one-CPU nodes, and how many nodes ran points."""
-    origin, driver = where / "origin.git", where / "driver"
-    run(["git", "clone", "-q", "--bare", str(built / "repo"), str(origin)], where, env)
-    run(["git", "clone", "-q", str(origin), str(driver)], where, env)
-    shutil.copytree(built / "remote", where / "store")
-    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(where / "store"))
+    _, driver = grid_remotes(built / "repo", env, where)
     ray = [RAY, "start", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
     with namespace() as inside:
         run([*inside, *ray, "--head", "--port=6379", "--include-dashboard=false"], driver, env)

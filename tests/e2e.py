@@ -147,3 +147,15 @@ def build_pipeline(root: Path) -> tuple[Path, dict, str]:
     commit(repo, env, "results")
     dvc(repo, env, "push", "--run-cache")
     return repo, env, output
+
+
+def grid_remotes(repo: Path, env: dict, where: Path) -> tuple[Path, Path]:
+    """For a grid: a bare git remote of the built pipeline (``where/origin.git``) and a clone of
+    it to start the grid from (``where/driver``), whose DVC remote is a copy of the pipeline's
+    own, so that nothing the grid pushes reaches another test or timing."""
+    origin, driver, store = where / "origin.git", where / "driver", where / "store"
+    run(["git", "clone", "-q", "--bare", str(repo), str(origin)], where, env)
+    run(["git", "clone", "-q", str(origin), str(driver)], where, env)
+    shutil.copytree(repo.parent / "remote", store)
+    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(store))
+    return origin, driver

@@ -4,7 +4,6 @@ repository's remotes; end to end on a Ray cluster of two nodes, inside a network
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import GIT, ROOT, dvc, dvc_stdout, run
+from tests.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
 from tests.netns import RAY_ENV, listening, members, namespace, needs_netns, on_loopback
 from tests.test_readme import grid_block
 from tools import grid
@@ -149,11 +148,7 @@ def test_the_readme_grid_runs_on_two_ray_nodes_and_its_experiments_return_throug
     with their logs; the two MNIST points arrive in the git remote, list in `dvc exp show`
     and compare in `dvc plots diff`; on the cluster, nothing trains again."""
     repo, env, _ = pipeline
-    origin, driver, store = tmp_path / "origin.git", tmp_path / "driver", tmp_path / "store"
-    run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path, env)
-    run(["git", "clone", "-q", str(origin), str(driver)], tmp_path, env)
-    shutil.copytree(repo.parent / "remote", store)  # this test's own: nothing it pushes reaches another test
-    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(store))
+    origin, driver = grid_remotes(repo, env, tmp_path)
     env = {k: v for k, v in env.items() if not k.endswith("MNIST_MIRROR")} | RAY_ENV
     local, token, head, node, cluster = grid_block()
 
@@ -223,11 +218,7 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     instead of pushing later beside the retry. No code of the tool's ends it (started in a
     session of its own, it ended all the same): Ray does, and this checks that it still does."""
     repo, env, _ = pipeline
-    origin, driver, store = tmp_path / "origin.git", tmp_path / "driver", tmp_path / "store"
-    run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path, env)
-    run(["git", "clone", "-q", str(origin), str(driver)], tmp_path, env)
-    shutil.copytree(repo.parent / "remote", store)
-    dvc(driver, env, "remote", "modify", "--local", "store", "url", str(store))
+    origin, driver = grid_remotes(repo, env, tmp_path)
     env = {**env, **RAY_ENV}
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
