@@ -2,7 +2,7 @@
 image follows the pointer through each 2-D latent space (the autoencoder of every seed, PCA,
 the VAE's means), computed by the page from the models' own decoder weights.
 
-Reads:  params.yaml (dataset, ae.seeds, grid.range, vae.grid_range), models/ae/, models/pca/,
+Reads:  params.yaml (dataset, ae.seeds, grid.range, prior_grid.range), models/ae/, models/pca/,
         models/vae/, data/idx (test images: the scatter, and the originals shown on hover).
 Writes: report/explorer.html (open it from disk; it loads nothing).
 """
@@ -26,7 +26,7 @@ def main() -> None:
             name,
             model,
             predict(explorer.encoder(model), test.images).numpy(),
-            p.vae.grid_range if isinstance(model, VAE) else p.grid.range,
+            p.prior_grid.range if isinstance(model, VAE) else p.latent_grid.range,
         )
         for name, model in explorer.load_models(Path("."), p.ae.seeds)
     ]

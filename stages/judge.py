@@ -8,8 +8,8 @@ and how smoothly the grid changes from cell to cell. The same for the VAE "grid"
 study's code drew it (an independent prior sample in every cell), and the silhouette of the
 PCA scatter as the study's code drew it (102 shuffled training batches, a 128-image fit).
 
-Reads:  params.yaml (ae.seeds, grid, pca.components, pca.seed, vae.seed, vae.grid_range,
-        vae.grid_size), models/ae/, models/pca/, models/vae/, models/classifier/, data/idx.
+Reads:  params.yaml (ae.seeds, grid, pca.components, pca.seed, vae.seed, prior_grid.range,
+        prior_grid.size), models/ae/, models/pca/, models/vae/, models/classifier/, data/idx.
 Writes: metrics/judge.json, plots/vae/study_grid.png.
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
         return vae.encode(x)[0]
 
     first = autoencoders[p.ae.seeds[0]]
-    size = p.vae.grid_size
+    size = p.prior_grid.size
     as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, size, p.vae.seed))
     scatter = study_code.scatter_rows(len(train), p.pca.seed)
     scattered = Split(train.images[scatter], train.labels[scatter])
@@ -55,8 +55,11 @@ def main() -> None:
             "vae": judge.reconstructions(vae_mean, vae.decode),
         },
         "grids": {
-            "ae": judge.grid(walk(first.decode, first.config.latent, p.grid.range, p.grid.size, device), p.grid.size),
-            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.vae.grid_range, size, device), size),
+            "ae": judge.grid(
+                walk(first.decode, first.config.latent, p.latent_grid.range, p.latent_grid.size, device),
+                p.latent_grid.size,
+            ),
+            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.prior_grid.range, size, device), size),
             study_code.GRID_KEY: judge.grid(as_drawn, size),
         },
         "pca_scatter_as_study_drew_it": {

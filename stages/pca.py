@@ -51,8 +51,8 @@ def main() -> None:
             latent=p.pca.components,
             data=data,
             classes=DATASETS[p.dataset].classes,
-            limit=p.grid.range,
-            size=p.grid.size,
+            limit=p.latent_grid.range,
+            size=p.latent_grid.size,
         )
         out.write_json(
             Path("metrics/pca.json"),

@@ -90,6 +90,7 @@ def measure(
     """One fresh seed's autoencoder and VAE measured as the study's stages measure theirs: the
     fields of a :class:`robustness.SeedRun`."""
     test, v = judge.test, p.vae
+    ae_grid, vae_grid = p.latent_grid, p.prior_grid
 
     def vae_mean(x: torch.Tensor) -> torch.Tensor:
         return vae.encode(x)[0]
@@ -97,7 +98,7 @@ def measure(
     def separation(encode) -> dict:
         return metrics.separation(study.codes(encode, train), train.labels, study.codes(encode, test), test.labels)
 
-    as_drawn = predict(vae.decode, study_code.prior_grid_codes(v.latent, v.grid_size, seed))
+    as_drawn = predict(vae.decode, study_code.prior_grid_codes(v.latent, p.prior_grid.size, seed))
     sets = {
         f"set_{j}": prior_samples(vae.decode, v.latent, p.sample.score_count, SAMPLE_STRIDE * seed + j)
         for j in range(len(p.sample.seeds))
@@ -113,9 +114,9 @@ def measure(
                 "pca": pca_reconstructions,
             },
             "grids": {
-                "ae": judge.grid(walk(ae.decode, p.ae.latent, p.grid.range, p.grid.size, CPU), p.grid.size),
-                "vae": judge.grid(walk(vae.decode, v.latent, v.grid_range, v.grid_size, CPU), v.grid_size),
-                study_code.GRID_KEY: judge.grid(as_drawn, v.grid_size),
+                "ae": judge.grid(walk(ae.decode, p.ae.latent, ae_grid.range, ae_grid.size, CPU), ae_grid.size),
+                "vae": judge.grid(walk(vae.decode, v.latent, vae_grid.range, vae_grid.size, CPU), vae_grid.size),
+                study_code.GRID_KEY: judge.grid(as_drawn, vae_grid.size),
             },
         },
         "samples": judge.sample_sets(sets, reference),
@@ -124,7 +125,7 @@ def measure(
 
 def instrument(p: params.Params, data: tuple[Split, Split], judge: Judge, reference: np.ndarray) -> dict:
     """The study's own sample sets scored by its classifier (``judge``, whose features of the
-    test images are ``reference``) and by ``classifier_seeds`` more: the standard deviation
+    test images are ``reference``) and by ``classifier_count`` more: the standard deviation
     over classifiers of each sample measure (mean over the sets)."""
     c = p.classifier
     vae = load_model(Path("models/vae"))
@@ -133,7 +134,7 @@ def instrument(p: params.Params, data: tuple[Split, Split], judge: Judge, refere
         for name, s in zip(sample_names(p.sample.seeds), p.sample.seeds, strict=True)
     }
     judges = [(judge, reference)]
-    for k in range(p.robustness.classifier_seeds):
+    for k in range(p.robustness.classifier_count):
         seed = p.robustness.first_seed + k
         recipe = Recipe(c.epochs, c.batch_size, c.lr, seed, lr_decay=c.lr_decay)
         model, _ = train_classifier(*data, recipe, DATASETS[p.dataset], f"robustness: classifier seed {seed}")

@@ -43,8 +43,8 @@ def main() -> None:
             latent=p.ae.latent,
             data=data,
             classes=DATASETS[p.dataset].classes,
-            limit=p.grid.range,
-            size=p.grid.size,
+            limit=p.latent_grid.range,
+            size=p.latent_grid.size,
         )
         out.write_json(
             Path("metrics/ae") / f"{tag}.json",

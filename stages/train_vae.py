@@ -49,8 +49,8 @@ def main() -> None:
             latent=v.latent,
             data=data,
             classes=DATASETS[p.dataset].classes,
-            limit=v.grid_range,
-            size=v.grid_size,
+            limit=p.prior_grid.range,
+            size=p.prior_grid.size,
         )
         out.write_json(
             Path("metrics/vae.json"),

@@ -33,7 +33,7 @@ def test_default_params_load_as_the_study():
     assert (p.ae.hidden, p.ae.latent, p.ae.epochs, p.ae.batch_size, p.ae.lr) == (512, 2, 20, 128, 1e-3)
     assert p.sweep.sizes == tuple(range(2, 21))
     assert len(p.sample.seeds) == 5
-    assert (p.grid.range, p.grid.size) == (10.0, 12)
+    assert (p.latent_grid.range, p.latent_grid.size) == (10.0, 12)
 
 
 def test_tiny_profile_loads():
@@ -54,9 +54,9 @@ def test_int_is_accepted_where_a_float_is_expected():
         ("ae.lr", 0, "ae.lr must be > 0"),
         ("vae.lr", -0.1, "vae.lr must be > 0"),
         ("ae.latent", 0, "ae.latent must be between 2 and 784"),
-        ("grid.size", 0, "grid.size must be between 2 and 64"),
-        ("vae.grid_size", -2, "vae.grid_size must be between 2 and 64"),
-        ("grid.range", 0, "grid.range must be between 0.001 and 1000"),
+        ("latent_grid.size", 0, "latent_grid.size must be between 2 and 64"),
+        ("prior_grid.size", -2, "prior_grid.size must be between 2 and 64"),
+        ("latent_grid.range", 0, "latent_grid.range must be between 0.001 and 1000"),
         ("sample.count", 0, "sample.count must be between 1 and 1024"),
         ("sample.score_count", 50, "sample.count (64) must be <= sample.score_count (50)"),
         ("classifier.epochs", 0, "classifier.epochs must be between 1 and 10000"),
@@ -123,8 +123,8 @@ BAD_VALUES = {
     "ae.batch_size": [0, 60_001],
     "ae.lr": [0, -1e-3, 1.5, float("inf"), float("nan"), "1e-3"],
     "ae.seeds": [[], [1, 1], [-1], [2**70], 1],
-    "grid.range": [0, float("inf"), 1e6],
-    "grid.size": [1, 1000],
+    "latent_grid.range": [0, float("inf"), 1e6],
+    "latent_grid.size": [1, 1000],
     "pca.components": [1, 785],
     "pca.fit_images": [1, 60_001],
     "pca.seed": [-1, 2**64],
@@ -136,8 +136,8 @@ BAD_VALUES = {
     "vae.batch_size": [0, 60_001],
     "vae.lr": [0, float("inf"), 2.0],
     "vae.seed": [-5, 2**70],
-    "vae.grid_range": [0, float("-inf")],
-    "vae.grid_size": [1, 1000],
+    "prior_grid.range": [0, float("-inf")],
+    "prior_grid.size": [1, 1000],
     "classifier.epochs": [0, 10**5],
     "classifier.batch_size": [0, 60_001],
     "classifier.lr": [0, float("nan"), 3.0],
@@ -146,9 +146,9 @@ BAD_VALUES = {
     "sample.count": [0, 5000],
     "sample.score_count": [1, 10**6],
     "sample.seeds": [[], [0, 0], [-1]],
-    "robustness.seeds": [-1, 1001, 2.5, True],
+    "robustness.seed_count": [-1, 1001, 2.5, True],
     "robustness.first_seed": [-1, 2**64 - 1000],
-    "robustness.classifier_seeds": [-1, 101],
+    "robustness.classifier_count": [-1, 101],
 }
 
 

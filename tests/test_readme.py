@@ -103,7 +103,7 @@ def check_robust30(repo: Path, env: dict, output: str) -> None:
 
 
 CHECKS = {
-    "dvc exp run -n robust30 -S robustness.seeds=30": check_robust30,
+    "dvc exp run -n robust30 -S robustness.seed_count=30": check_robust30,
     "dvc exp run -n quick -S ae.epochs=2 -S vae.epochs=2": check_quick,
     "dvc exp run --queue -S 'ae.lr=3e-4,3e-3'": check_grid,
     "dvc exp show --hide-queued --only-changed --drop '^(?!Experiment|verdicts)'": check_verdict_columns,

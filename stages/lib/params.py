@@ -71,6 +71,8 @@ class AEParams:
 
 @dataclass(frozen=True)
 class GridParams:
+    """A figure's decoded grid: ``size`` x ``size`` cells over -range..range on both axes."""
+
     range: float = _between(*GRID_RANGE)
     size: int = _between(*GRID_CELLS)
 
@@ -98,8 +100,6 @@ class VAEParams:
     batch_size: int = _between(*BATCH)
     lr: float = _lr()
     seed: int = _seed()
-    grid_range: float = _between(*GRID_RANGE)
-    grid_size: int = _between(*GRID_CELLS)
 
 
 @dataclass(frozen=True)
@@ -127,18 +127,18 @@ class SampleParams:
 
 @dataclass(frozen=True)
 class RobustnessParams:
-    """Fresh seeds for the seed-dependent claims: ``seeds`` more autoencoders and VAEs (the
-    study's recipes), member k re-drawing its initialisation, batch order, VAE noise and sample
-    sets from seed ``first_seed + k``; and ``classifier_seeds`` more classifiers scoring the
-    study's own samples, the instrument's own spread."""
+    """Fresh seeds for the seed-dependent claims: ``seed_count`` more autoencoders and VAEs
+    (the study's recipes), member k re-drawing its initialisation, batch order, VAE noise and
+    sample sets from seed ``first_seed + k``; and ``classifier_count`` more classifiers scoring
+    the study's own samples, the instrument's own spread."""
 
-    seeds: int = _between(0, 1000)  # 0: no fresh seeds, the report's column says so
+    seed_count: int = _between(0, 1000)  # 0: no fresh seeds, the report's column says so
     first_seed: int = _between(0, SEED_MAX - 1000)
-    classifier_seeds: int = _between(0, 100)
+    classifier_count: int = _between(0, 100)
 
     @property
     def seed_list(self) -> tuple[int, ...]:
-        return tuple(range(self.first_seed, self.first_seed + self.seeds))
+        return tuple(range(self.first_seed, self.first_seed + self.seed_count))
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,11 @@ class Params:
     device: str = field(metadata={"check": "device"})
     precision: str = field(metadata={"choices": ("fp32", "bf16")})
     ae: AEParams
-    grid: GridParams
+    latent_grid: GridParams  # the AE's and PCA's decoded grid (a figure)
     pca: PCAParams
     sweep: SweepParams
     vae: VAEParams
+    prior_grid: GridParams  # the VAE's decoded grid over its N(0, I) prior (a figure)
     classifier: ClassifierParams
     sample: SampleParams
     robustness: RobustnessParams

@@ -67,9 +67,10 @@ def side_by_side(p: params.Params, seed: int):
     _, test = load_data(device)
     ae, vae = load_model(Path(f"models/ae/seed_{seed}")), load_model(Path("models/vae"))
     panels = []
+    vae_grid = (p.prior_grid.range, p.prior_grid.size)
     for name, encode, decode, latent, limit, size in (
-        (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, p.grid.range, p.grid.size),
-        ("VAE (means)", lambda x: vae.encode(x)[0], vae.decode, vae.config.latent, p.vae.grid_range, p.vae.grid_size),
+        (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, p.latent_grid.range, p.latent_grid.size),
+        ("VAE (means)", lambda x: vae.encode(x)[0], vae.decode, vae.config.latent, *vae_grid),
     ):
         images = study.grid_images(decode, latent, limit, size, device)
         panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, size))
@@ -165,7 +166,7 @@ def robustness_section(m: Metrics, standings: list[robustness.Robustness | None]
     r, counts = m.p.robustness, robustness.label_counts(standings)
     instrument = m.robustness["instrument"]
     if not r.seeds:
-        seeds = "No fresh seeds were trained (`robustness.seeds: 0`): the seed-dependent verdicts are not measured."
+        seeds = "No fresh seeds were trained (`robustness.seed_count: 0`): the seed-dependent verdicts are unmeasured."
     else:
         seeds = (
             f"{r.seeds} fresh seeds ({r.first_seed} to {r.first_seed + r.seeds - 1}) train {r.seeds} more "
@@ -241,7 +242,7 @@ def q2_section(m: Metrics, facts: dict) -> str:
         f"\n## Q2. PCA with {p.pca.components} components\n\n"
         f"Fit on {'all' if p.pca.fit_images >= params.TRAIN_SIZE else p.pca.fit_images} training images (exact: "
         "scikit-learn's `PCA`). Codes are in standard deviations; the grid decodes "
-        f"`mean + z * sqrt(explained_variance) @ components` over ±{num(p.grid.range)}.\n\n"
+        f"`mean + z * sqrt(explained_variance) @ components` over ±{num(p.latent_grid.range)}.\n\n"
         + table(
             ["train MSE", "test MSE", "explained variance (per axis)", "total", *SEPARATION],
             [
@@ -290,7 +291,7 @@ def priced_section(m: Metrics) -> str:
         "128 against 784 pixels: the second fragment is the one that ran.)\n"
         "- **VAE grid** (Q4): `plot_vae_reconstructed` loops over the 12x12 cells but decodes "
         "`z = torch.randn(1, latent_dim)` in each, never the cell's coordinates: its grid is "
-        f"{m.p.vae.grid_size**2} independent samples of the prior. On that grid the VAE's digits are "
+        f"{m.p.prior_grid.size**2} independent samples of the prior. On that grid the VAE's digits are "
         f"{'more' if grids[GRID_KEY]['class_entropy'] > grids['ae']['class_entropy'] else 'not more'}"
         " evenly spread over the classes than on the autoencoder's walk, and neighbouring cells differ by "
         f"{num(grids[GRID_KEY]['neighbour_distance'], 3)} per pixel, against "
@@ -334,7 +335,7 @@ def q4_section(m: Metrics, facts: dict) -> str:
         + f"\nThe VAE's mean code std is {num(facts['vae_over_ae_code_std'], 3)} times the autoencoders' "
         "(mean of runs).\n"
         + f"\n{image('plots/vae/latent.png', 'VAE latent')} {image('plots/vae/grid.png', 'VAE grid')}\n"
-        + f"\nSide by side (grid over ±{num(p.grid.range)} for the AE, ±{num(p.vae.grid_range)} of the prior "
+        + f"\nSide by side (grid over ±{num(p.latent_grid.range)} for the AE, ±{num(p.prior_grid.range)} of the prior "
         f"for the VAE):\n\n![AE vs VAE]({SIDE_BY_SIDE.name})\n" + EXPLORE + grids_section(m)
     )
 
