@@ -102,12 +102,7 @@ class Outputs:
 
     def save_checkpoint(self, path: Path, model: torch.nn.Module, config: Mapping[str, Any]) -> None:
         """A directory with ``config.json`` and ``model.safetensors``: no pickle, rebuildable."""
-        from safetensors.torch import save as safetensors_bytes
-
-        tmp = self.directory(path)
-        (tmp / "config.json").write_bytes(json_bytes(dict(config)))
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        (tmp / "model.safetensors").write_bytes(safetensors_bytes(state))
+        write_checkpoint(self.directory(path), model, config)
 
     def commit(self) -> None:
         for path, tmp in self._staged.items():
@@ -119,6 +114,16 @@ class Outputs:
         for tmp in self._staged.values():
             _remove(tmp)
         self._staged.clear()
+
+
+def write_checkpoint(folder: Path, model: torch.nn.Module, config: Mapping[str, Any]) -> None:
+    """``config.json`` and ``model.safetensors`` into ``folder`` (made here; its parent staged)."""
+    from safetensors.torch import save as safetensors_bytes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(json_bytes(dict(config)))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    (folder / "model.safetensors").write_bytes(safetensors_bytes(state))
 
 
 @contextmanager

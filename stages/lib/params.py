@@ -132,13 +132,17 @@ class RobustnessParams:
     sample sets from seed ``first_seed + k``; and ``classifier_count`` more classifiers scoring
     the study's own samples, the instrument's own spread."""
 
-    seed_count: int = _between(0, 1000)  # 0: no fresh seeds, the report's column says so
+    seed_count: int = _between(0, 1000)  # 0: no fresh seeds; the pool is the study's own models
     first_seed: int = _between(0, SEED_MAX - 1000)
     classifier_count: int = _between(0, 100)
 
     @property
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.first_seed, self.first_seed + self.seed_count))
+
+    @property
+    def classifier_seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.classifier_count))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def stream_seed(seed: int, stream: int) -> int:
+    """Seed number ``stream`` derived from ``seed`` (NumPy's SeedSequence): models of different
+    streams drawn from one seed share no random numbers: no initial weights, no batch order."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
 def setup(device: str) -> torch.device:
     """Resolve ``device: auto`` and make kernels deterministic on this machine."""
     torch.set_num_threads(len(os.sched_getaffinity(0)))
