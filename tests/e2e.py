@@ -38,6 +38,7 @@ STAGES = {
     "classifier",
     "sample",
     "judge",
+    "train_fresh",
     "robustness",
     "report",
     "explorer",

@@ -1,186 +1,288 @@
-"""The verdicts over fresh seeds: the interval, the labels, the study's chance, each claim's rule
-per seed, and every headline metric's unit of spread."""
+"""How solid is each verdict: the per-seed table, each claim's rule over the pooled models, the
+pooled interval and labels, the study's procedure as a distribution, and the check's false
+alarms on pseudo-reruns."""
 
-import copy
 import math
+from itertools import combinations
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy.stats import binom
 
-from stages.lib import reproduction, robustness, verdicts
-from stages.lib.robustness import SeedRun
+from stages.lib import robustness, verdicts
+from stages.lib.metrics import SAMPLE_QUALITY
+from stages.lib.models import VAE, AEConfig, Autoencoder, VAEConfig
+from stages.lib.runtime import seed_everything, stream_seed
 from stages.lib.study_code import GRID_KEY
-from tests.test_verdicts import judge_metrics, samples_metrics
 
-# Wilson's score interval, two-sided 95% (z = 1.95996), no continuity correction, worked by hand:
-# centre (p + z^2 / 2n) / (1 + z^2 / n), half-width z / (1 + z^2 / n) sqrt(p (1 - p) / n + z^2 / 4n^2).
-WILSON = {
-    (0, 10): (0.0, 0.2775),
-    (10, 10): (0.7225, 1.0),
-    (5, 10): (0.2366, 0.7634),
-    (9, 10): (0.5958, 0.9821),
-    (8, 10): (0.4902, 0.9433),
-    (21, 30): (0.5212, 0.8334),
-}
+PCA = {"silhouette": 0.02, "test_mse": 0.055, "reconstruction": {"classifier_accuracy": 0.4, "sharpness_ratio": 0.1,
+                                                                 "prior_kl": 0.001}}  # fmt: skip
+GRID = {"sharpness_ratio": 0.5, "confidence": 0.9, "distinct_classes": 9, "class_entropy": 1.9,
+        "neighbour_distance": 0.05, "class_change_rate": 0.3}  # fmt: skip
 
 
-@pytest.mark.parametrize(("outcome", "interval"), WILSON.items())
-def test_the_wilson_interval_of_known_shares(outcome, interval):
-    assert robustness.wilson(*outcome) == pytest.approx(interval, abs=5e-5)
+def ae_row(seed: int, source: str = "fresh", *, silhouette=0.05, test_mse=0.04, spread=4.0, kl=10.0, **grid) -> dict:
+    return robustness.table_row(
+        kind="ae", seed=seed, source=source,
+        metrics={"test_mse": test_mse, "silhouette": silhouette, "knn_accuracy": 0.7, "code_std": [spread, spread]},
+        reconstruction={"classifier_accuracy": 0.72, "sharpness_ratio": 0.27, "prior_kl": kl},
+        grid=GRID | grid,
+    )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("outcome", "label"),
-    [((0, 10), "solid against"), ((10, 10), "solid"), ((5, 10), "fragile"), ((9, 10), "solid"),
-     ((8, 10), "fragile"), ((3, 10), "fragile"), ((21, 30), "solid"), ((1, 1), "fragile")],
-)  # fmt: skip
-def test_labels_follow_the_interval(outcome, label):
-    assert robustness.label(*robustness.wilson(*outcome)) == label
+def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, spread=1.2, max_z=2.0, confidence=0.86) -> dict:
+    sets = {f"vae_seed_{j}": {"confidence": confidence, "class_entropy": 2.18, "frechet": 850.0 + j} for j in range(5)}
+    samples = {"vae": {q: float(np.mean([s[q] for s in sets.values()])) for q in SAMPLE_QUALITY}, "vae_sets": sets,
+               "class_share_gap": {"max": 0.03, "max_z": max_z}}  # fmt: skip
+    return robustness.table_row(
+        kind="vae", seed=seed, source=source,
+        metrics={"test_loss": 150.0, "test_mse": 0.045, "silhouette": silhouette, "knn_accuracy": 0.7,
+                 "code_std": [spread, spread]},
+        reconstruction={"classifier_accuracy": 0.7, "sharpness_ratio": 0.24, "prior_kl": 0.14},
+        grid=GRID | {"sharpness_ratio": 0.27}, drawn=GRID | {"class_entropy": 2.2}, samples=samples,
+    )  # fmt: skip
 
 
-def test_the_chance_of_the_studys_three_runs():
-    assert robustness.study_chance(0.5, 2, 3) == pytest.approx(3 / 8)
-    assert robustness.study_chance(0.9, 3, 3) == pytest.approx(0.9**3)
-    assert robustness.study_chance(0.9, 0, 3) == pytest.approx(0.1**3)
-    assert robustness.study_chance(0.7, True, None) == 0.7
-    assert robustness.study_chance(0.7, False, None) == pytest.approx(0.3)
+def table(aes: list[dict], vaes: list[dict]) -> pd.DataFrame:
+    """A per-seed table as the robustness stage writes it: the study's models first."""
+    return pd.DataFrame(aes + vaes)
 
 
-PCA = {"silhouette": 0.02, "test_mse": 0.055}
-
-
-def run(
-    seed: int, silhouette: float = 0.05, test_mse: float = 0.04, spread: float = 5.0, vae_sil: float = 0.1
-) -> SeedRun:
-    """A fresh seed's measures in the shapes of the study's metrics files."""
-    judge = judge_metrics()
-    recon = judge["reconstructions"]
-    recon[f"ae_seed_{seed}"] = recon.pop("ae_seed_1")
-    for stale in ("ae_seed_2", "ae_seed_3"):
-        del recon[stale]
-    return SeedRun(
-        seed=seed,
-        ae={"test_mse": test_mse, "silhouette": silhouette, "knn_accuracy": 0.7, "code_std": [5.0, 5.0]},
-        vae={"silhouette": vae_sil, "knn_accuracy": 0.75, "code_std": [1.0, 1.0]},
-        judge=judge,
-        samples=samples_metrics(),
-    )
-
-
-def test_outcomes_count_per_seed_and_per_triple():
-    runs = [run(100, silhouette=0.05), run(101, silhouette=0.01), run(102, silhouette=0.03), run(103)]
-    counts = robustness.outcomes(runs, PCA)
-    assert counts["ae_separates_better_than_pca"] == {"holds": 3, "of": 4}  # only 0.01 is below 0.02
-    assert counts["ae_reconstructs_better_than_pca"] == {"holds": 4, "of": 4}
-    assert counts["vae_clusters_more_distinct"] == {"holds": 4, "of": 4}  # a pair per seed
-    assert counts["runs_differ_notably"] == {"holds": 1, "of": 1}  # one triple of four seeds
-    keys = {v.key for v in verdicts.all_verdicts((1,), *study_args(runs[0]))}
-    assert set(counts) == keys - set(robustness.ONE_DRAW) - set(robustness.EXACT)
-
-
-def study_args(r: SeedRun) -> tuple:
-    """all_verdicts' arguments for a study whose one autoencoder and VAE are ``r``'s."""
-    judge = copy.deepcopy(r.judge)
-    judge["reconstructions"]["ae_seed_1"] = judge["reconstructions"].pop(f"ae_seed_{r.seed}")
+def study_verdicts(t: pd.DataFrame, runs: int = 3) -> dict[str, verdicts.Verdict]:
+    """The report's own verdicts on a study made of the table's first ``runs`` autoencoders and first VAE."""
+    aes = [robustness.Model.of(r) for _, r in t[t["kind"] == "ae"].head(runs).iterrows()]
+    vae = robustness.Model.of(t[t["kind"] == "vae"].iloc[0])
+    seeds = list(range(runs))
+    judge = {
+        "reconstructions": {**{f"ae_seed_{s}": a.reconstruction for s, a in zip(seeds, aes, strict=True)},
+                            "pca": PCA["reconstruction"], "vae": vae.reconstruction},
+        "grids": {"ae": aes[0].grid, "vae": vae.grid, GRID_KEY: vae.drawn},
+    }  # fmt: skip
+    ae = {s: a.metrics for s, a in zip(seeds, aes, strict=True)}
     rows = [{"latent": 2, "ae_test": 0.04, "pca_test": 0.05}, {"latent": 3, "ae_test": 0.03, "pca_test": 0.04}]
-    sweep = {"elbow": {"ae": 10, "pca": 15}}
-    return {1: r.ae}, {**PCA, "refit_identical": True}, sweep, rows, r.vae, r.samples, judge
+    pca = {**PCA, "refit_identical": True}
+    all_ = verdicts.all_verdicts(
+        seeds, ae, pca, {"elbow": {"ae": 10, "pca": 15}}, rows, vae.metrics, vae.samples, judge
+    )
+    return {v.key: v for v in all_}
 
 
-@pytest.mark.parametrize("variant", range(4))
-def test_each_seeds_rule_is_its_verdicts_rule(variant):
-    """On one seed, every per-seed outcome is what the report's own verdict says of a study
-    made of that seed alone: the rule is the verdict's function, not a copy of it."""
-    r = run(100 + variant, silhouette=0.01 * variant, test_mse=0.05 + 0.004 * variant, vae_sil=0.02 * variant)
-    if variant % 2:
-        r.judge["grids"]["ae"].update(sharpness_ratio=0.7, confidence=0.95)
-        r.judge["grids"][GRID_KEY]["class_entropy"] = 2.0
-        r.samples["class_share_gap"]["max_z"] = 4.0
-    counts = robustness.outcomes([r], PCA)
-    for v in verdicts.all_verdicts((1,), *study_args(r)):
-        if v.key in counts and v.key not in ("runs_differ_notably", "compressed_run_overlaps_expansive_run_separates"):
-            assert counts[v.key]["holds"] == robustness.holds(v), v.key
+def mixed_table(seed: int = 0, fresh: int = 10) -> pd.DataFrame:
+    """Study and fresh models whose measures vary, so every rule holds on some draws only."""
+    rng = np.random.default_rng(seed)
+
+    def aes(source: str, first: int, n: int) -> list[dict]:
+        return [
+            ae_row(first + i, source, silhouette=rng.normal(0.035, 0.02), test_mse=rng.normal(0.041, 0.001),
+                   spread=rng.normal(3.8, 0.6), kl=rng.lognormal(2.5, 0.4),
+                   sharpness_ratio=rng.normal(0.5, 0.2), confidence=rng.normal(0.92, 0.02))
+            for i in range(n)
+        ]  # fmt: skip
+
+    def vaes(source: str, first: int, n: int) -> list[dict]:
+        return [
+            vae_row(first + i, source, silhouette=rng.normal(0.03, 0.015), spread=rng.normal(1.2, 0.1),
+                    max_z=rng.gamma(4.0, 0.6), confidence=rng.normal(0.86, 0.03))
+            for i in range(n)
+        ]  # fmt: skip
+
+    return table(aes("study", 1, 3) + aes("fresh", 100, fresh), vaes("study", 0, 1) + vaes("fresh", 100, fresh))
 
 
-def test_a_changed_verdict_rule_changes_the_count(monkeypatch):
-    runs = [run(100), run(101)]
-    before = robustness.outcomes(runs, PCA)["ae_separates_better_than_pca"]
+# --- the table and each claim's rule --------------------------------------------------------
+
+
+def test_a_table_row_reads_back_as_the_measures_it_was_made_of():
+    t = table([ae_row(1, "study", silhouette=0.07)], [vae_row(0, "study", max_z=4.5)])
+    t = pd.read_csv(__import__("io").StringIO(t.to_csv(index=False)))  # through the CSV, as the stage writes it
+    ae, vae = (robustness.Model.of(r) for _, r in t.iterrows())
+    assert ae.metrics == {"test_mse": 0.04, "silhouette": 0.07, "knn_accuracy": 0.7, "code_std": [4.0]}
+    assert ae.samples is None and ae.drawn is None and ae.grid == GRID
+    assert vae.samples["class_share_gap"]["max_z"] == 4.5 and len(vae.samples["vae_sets"]) == 5
+    assert vae.drawn["class_entropy"] == 2.2 and vae.grid["sharpness_ratio"] == 0.27
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_draws_rule_is_its_verdicts_rule(seed):
+    """On the study's own draw (its first three autoencoders and its VAE), every rule's outcome
+    is what the report's verdict says: the rule is the verdict's function, not a copy of it."""
+    t = mixed_table(seed)
+    pool = robustness.Pool.of(t, PCA, 3)
+    printed = study_verdicts(t)
+    first_triple = list(combinations(range(pool.autoencoders), 3)).index((0, 1, 2))
+    for key, design in robustness.DESIGNS.items():
+        outcome = {
+            "ae": lambda k: int(pool.ae[k][:3].sum()),
+            "vae": lambda k: bool(pool.vae[k][0]),
+            "pair": lambda k: bool(pool.pairs[k][0, 0]),
+            "pairs": lambda k: int(pool.pairs[k][:3, 0].sum()),
+            "runs": lambda k: bool(pool.runs[k][first_triple]),
+        }[design](key)
+        assert outcome == printed[key].outcome, key
+    measured = set(robustness.DESIGNS) | set(robustness.ONE_DRAW) | set(robustness.EXACT)
+    assert measured == set(printed)
+
+
+def test_the_runs_claims_are_judged_on_every_set_of_three_of_the_pooled_autoencoders():
+    pool = robustness.Pool.of(mixed_table(fresh=10), PCA, 3)
+    assert pool.runs["runs_differ_notably"].shape == (math.comb(13, 3),)
+    assert pool.independent("runs_differ_notably") == 4 and pool.independent("samples_recognisable") == 11
+
+
+def test_a_changed_verdict_rule_changes_the_pool(monkeypatch):
+    t = mixed_table()
+    before = robustness.Pool.of(t, PCA, 3).ae["ae_separates_better_than_pca"]
     flipped = verdicts.ae_separates_better
 
     def opposite(seeds, ae, pca):
-        return flipped(seeds, {s: {**m, "silhouette": -m["silhouette"]} for s, m in ae.items()}, pca)
+        return flipped(
+            seeds, {s: {**m, "silhouette": 2 * pca["silhouette"] - m["silhouette"]} for s, m in ae.items()}, pca
+        )
 
     monkeypatch.setattr(verdicts, "ae_separates_better", opposite)
-    assert robustness.outcomes(runs, PCA)["ae_separates_better_than_pca"]["holds"] == 2 - before["holds"]
+    after = robustness.Pool.of(t, PCA, 3).ae["ae_separates_better_than_pca"]
+    assert (after == ~before).all()
 
 
-def test_standing_and_labels_of_every_kind_of_claim():
-    counts = {"ae_separates_better_than_pca": {"holds": 9, "of": 10}, "vae_more_compact": {"holds": 5, "of": 10}}
-    assert robustness.standing("pca_deterministic", counts).label == "exact"
-    assert robustness.standing("ae_elbow_near_10", counts).label == "one draw"
-    assert robustness.standing("samples_recognisable", counts) is None
-    r = robustness.standing("ae_separates_better_than_pca", counts)
-    assert (r.label, r.share) == ("solid", 0.9) and (r.low, r.high) == pytest.approx(WILSON[(9, 10)], abs=5e-5)
-    keys = ["ae_separates_better_than_pca", "vae_more_compact", "pca_deterministic", "samples_recognisable"]
-    assert robustness.labels(counts, keys) == dict(
-        zip(keys, ["solid", "fragile", "exact", "not measured"], strict=True)
-    )
-    judged = [robustness.standing(k, counts) for k in keys]
-    assert robustness.label_counts(judged) == {
-        "solid": 1, "solid_against": 0, "fragile": 1, "exact": 1, "one_draw": 0, "not_measured": 1
+def test_a_fresh_autoencoder_and_vae_of_one_seed_start_from_different_weights():
+    """Separate seed streams: the first encoder layer of seed s's autoencoder is not its VAE's
+    ``fc1``, as it was when both were built right after seeding with s itself."""
+
+    def first_layers(ae_seed: int, vae_seed: int) -> tuple:
+        seed_everything(ae_seed)
+        ae = Autoencoder(AEConfig(hidden=16, latent=2))
+        seed_everything(vae_seed)
+        vae = VAE(VAEConfig(hidden=16, latent=2))
+        return next(ae.parameters()).detach(), vae.fc1.weight.detach()
+
+    same_seed = first_layers(100, 100)
+    assert same_seed[0].shape == same_seed[1].shape and (same_seed[0] == same_seed[1]).all()
+    ae_weights, vae_weights = first_layers(stream_seed(100, 0), stream_seed(100, 1))
+    assert not (ae_weights == vae_weights).any()
+    assert len({stream_seed(s, k) for s in range(100, 130) for k in (0, 1)}) == 60
+
+
+# --- the pooled conclusion -----------------------------------------------------------------
+
+
+def jeffreys_by_hand(k: float, n: float) -> tuple[float, float]:
+    """The Beta(k + 1/2, n - k + 1/2) quantiles by summing its density on a fine grid."""
+    x = np.linspace(0, 1, 2_000_001)[1:-1]
+    log_density = (k - 0.5) * np.log(x) + (n - k - 0.5) * np.log1p(-x)
+    cdf = np.cumsum(np.exp(log_density - log_density.max()))
+    cdf /= cdf[-1]
+    low = 0.0 if k == 0 else float(x[np.searchsorted(cdf, 0.025)])
+    high = 1.0 if k == n else float(x[np.searchsorted(cdf, 0.975)])
+    return low, high
+
+
+@pytest.mark.parametrize("outcome", [(0, 10), (10, 10), (5, 10), (9, 10), (8, 10), (21, 30), (2.5, 4), (13, 13)])
+def test_the_jeffreys_interval_of_known_shares(outcome):
+    assert robustness.jeffreys(*outcome) == pytest.approx(jeffreys_by_hand(*outcome), abs=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "label"),
+    [(0.5001, 0.75, "holds"), (0.5, 0.9, "undetermined"), (0.6, 0.7499, "undetermined"), (0.1, 0.4999, "does not hold"),
+     (0.1, 0.5, "undetermined"), (0.3, 0.55, "undetermined"), (0.0, 0.28, "does not hold")],
+)  # fmt: skip
+def test_labels_at_their_boundaries(low, high, label):
+    assert robustness.label(low, high) == label
+
+
+def test_every_pooled_conclusion_comes_from_every_draw():
+    t = mixed_table()
+    pool = robustness.Pool.of(t, PCA, 3)
+    p = robustness.pooled(pool, "vae_clusters_more_distinct")
+    assert p.share == pool.pairs["vae_clusters_more_distinct"].mean() and p.n == 11
+    assert (p.low, p.high) == pytest.approx(robustness.jeffreys(p.share * 11, 11))
+
+
+# --- the study's procedure as a distribution -----------------------------------------------
+
+
+def test_a_count_of_runs_is_beta_binomial_and_never_certain():
+    t = table([ae_row(s, silhouette=0.05) for s in range(13)], [vae_row(0)])  # every AE beats PCA
+    chances = robustness.printed(robustness.Pool.of(t, PCA, 3), "ae_separates_better_than_pca")
+    assert sum(chances.values()) == pytest.approx(1)
+    assert all(c > 0 for c in chances.values()) and chances[3] < 1
+    # Beta(13.5, 0.5): E[p^3] by the recursion E[p^(j+1)] = E[p^j] (a + j) / (a + b + j).
+    assert chances[3] == pytest.approx(13.5 / 14 * 14.5 / 15 * 15.5 / 16)
+
+
+def test_one_vae_against_three_autoencoders_is_a_mixture_over_the_vaes():
+    """One VAE that beats every autoencoder and one that beats none: the study prints all or
+    nothing, far more often than three independent draws at the same share would."""
+    aes = [ae_row(s, spread=4.0) for s in range(10)]
+    t = table(aes, [vae_row(0, spread=1.0), vae_row(1, spread=9.0)])
+    chances = robustness.printed(robustness.Pool.of(t, PCA, 3), "vae_more_compact")
+    assert chances[3] == pytest.approx(chances[0]) and chances[3] > 0.4
+    assert chances[3] > 2 * binom.pmf(3, 3, 0.5)
+
+
+def test_predictive_sets_take_the_likeliest_verdicts_first():
+    chances = {3: 0.6, 2: 0.3, 1: 0.08, 0: 0.02}
+    assert robustness.predictive_set(chances, 0.6) == [3]
+    assert robustness.predictive_set(chances, 0.61) == [3, 2]
+    assert robustness.predictive_set(chances, 0.95) == [3, 2, 1]
+    assert robustness.predictive_set(chances, 0.99) == [3, 2, 1, 0]
+    assert robustness.predictive_set({True: 0.5, False: 0.5}, 0.5) == [False]  # a tie: one order, always
+
+
+def test_the_check_levels_share_the_budget():
+    assert robustness.check_level(16) == pytest.approx(1 - 0.025 / 16)
+    # Two draws differ by sqrt(2) units; the metrics' half of the budget over 17 metrics, two-sided:
+    # P(Z > 3.1803) = 0.000735.
+    assert robustness.metric_limit(17) == pytest.approx(math.sqrt(2) * 3.1803, abs=1e-3)
+
+
+@pytest.mark.parametrize("fresh", [10, 30])
+def test_the_checks_false_alarms_on_pseudo_reruns_stay_within_five_percent(fresh):
+    result = robustness.analyse(mixed_table(fresh=fresh), PCA, 3, {"confidence": 0.005, "class_entropy": 0.02,
+                                                                   "frechet": 50.0})  # fmt: skip
+    check = result["check"]
+    assert check["pseudo_reruns"] == robustness.PSEUDO_RERUNS
+    assert check["false_alarms"] <= 0.05
+    assert check["false_alarms"] <= check["from_verdicts"] + check["from_metrics"]
+    for claim in result["claims"].values():
+        chances = dict(map(tuple, claim["printed"]))
+        assert set(claim["set95"]) <= set(claim["check_set"]) <= set(chances)
+        assert all(c > 0 for c in chances.values())
+        # Within the budget, the set leaves out only what the procedure prints that rarely.
+        left_out = sum(chances[o] for o in chances if o not in claim["check_set"])
+        assert left_out <= 1 - check["level"]
+    # Not toothless: a count of runs that every pooled model gives has outcomes outside its set.
+    assert result["claims"]["ae_reconstructs_better_than_pca"]["check_set"] == [3, 2, 1]
+
+
+def test_false_alarms_count_a_rerun_whose_verdict_leaves_its_set(monkeypatch):
+    """Pseudo-reruns whose printed verdict is outside a (narrowed) set are counted."""
+    t = mixed_table()
+    pool = robustness.Pool.of(t, PCA, 3)
+    units = robustness.spread(t, {})
+    none = robustness.false_alarms(pool, t, {"runs_differ_notably": [True, False]}, units, 100.0)
+    assert none["false_alarms"] == 0
+    share = pool.ae["ae_separates_better_than_pca"].mean()
+    narrowed = robustness.false_alarms(pool, t, {"ae_separates_better_than_pca": [3]}, units, 100.0)
+    # Three distinct autoencoders all beating PCA: k (k-1) (k-2) / n (n-1) (n-2) of the draws.
+    k, n = share * 13, 13
+    assert narrowed["from_verdicts"] == pytest.approx(1 - k * (k - 1) * (k - 2) / (n * (n - 1) * (n - 2)), abs=0.01)
+    moved = robustness.false_alarms(pool, t, {}, units, 0.0)
+    assert moved["from_metrics"] > 0.99  # a limit of no spread at all: every other draw moves
+
+
+def test_label_counts_and_disagreements():
+    held = robustness.Standing("holds", {"label": "holds"}, 0.5)
+    assert robustness.label_counts([held, robustness.Standing("exact"), None]) == {
+        "holds": 1, "does_not_hold": 0, "undetermined": 0, "exact": 1, "one_draw": 0, "not_measured": 1
     }  # fmt: skip
 
+    def v(outcome, runs=None):
+        return verdicts.Verdict("k", "", "", "", "", outcome, runs)
 
-def headline_metrics(instrument: dict | None = None) -> dict:
-    """Hand-made metrics files whose every spread is known."""
-    ae = {
-        f"ae/seed_{s}": {"test_mse": mse, "silhouette": sil, "knn_accuracy": knn}
-        for s, mse, sil, knn in ((1, 1.0, 0.1, 0.5), (2, 2.0, 0.2, 0.6), (3, 3.0, 0.3, 0.7))
-    }  # std: 1, 0.1, 0.1; the test MSE's relative spread is 1 / 2
-    sets = {"a": {"confidence": 0.8, "class_entropy": 2.0, "frechet": 10.0},
-            "b": {"confidence": 0.9, "class_entropy": 2.2, "frechet": 14.0}}  # fmt: skip
-    return {
-        **ae,
-        "pca": {"test_mse": 0.05, "silhouette": 0.02},
-        "sweep": {"elbow": {"ae": 8, "pca": 12}},
-        "vae": {"test_loss": 150.0, "test_mse": 0.06, "silhouette": 0.03, "knn_accuracy": 0.7},
-        "judge": {"reconstructions": {"vae": {"prior_kl": 0.2}}},
-        "samples": {"vae": {"confidence": 0.85, "class_entropy": 2.1, "frechet": 12.0}, "vae_sets": sets},
-        "classifier": {"test_accuracy": 0.99},
-        "robustness": {
-            "instrument": instrument or {"classifiers": 1, "confidence": 0, "class_entropy": 0, "frechet": 0}
-        },
-    }
-
-
-def test_every_headline_unit_family_by_family():
-    sets = math.sqrt(2) / 2  # the std of two values d apart is d / sqrt(2)
-    expected = {
-        "AE seed 1: test MSE": 1.0, "AE seed 2: silhouette": 0.1, "AE seed 3: 5-NN accuracy": 0.1,
-        "PCA: test MSE": 0.05e-3, "PCA: silhouette": 0.1,
-        "sweep: AE elbow": 1, "sweep: PCA elbow": 1,
-        "VAE: test loss": 1.5, "VAE: test MSE": 0.03, "VAE: silhouette": 0.1, "VAE: 5-NN accuracy": 0.1,
-        "VAE: prior KL of the codes": 0.02,
-        "samples: confidence": 0.1 * sets, "samples: class entropy": 0.2 * sets, "samples: Frechet distance": 4 * sets,
-        "classifier: test accuracy": 1e-3,
-    }  # fmt: skip
-    units = {name: h.unit for name, h in reproduction.headline(headline_metrics(), (1, 2, 3)).items()}
-    assert {name: units[name] for name in expected} == pytest.approx(expected, rel=1e-9)
-    assert len(units) == 3 * 3 + 13  # the three per-seed rows of each seed, and the rest
-
-
-def test_the_classifiers_spread_adds_to_the_sample_sets_in_quadrature():
-    instrument = {"classifiers": 3, "confidence": 0.1 * math.sqrt(2) / 2, "class_entropy": 0.0, "frechet": 3.0}
-    units = {n: h.unit for n, h in reproduction.headline(headline_metrics(instrument), (1, 2, 3)).items()}
-    assert units["samples: confidence"] == pytest.approx(0.1)  # two equal parts: sqrt(2) times either
-    assert units["samples: class entropy"] == pytest.approx(0.2 * math.sqrt(2) / 2)
-    assert units["samples: Frechet distance"] == pytest.approx(math.hypot(4 * math.sqrt(2) / 2, 3.0))
-
-
-def test_a_fragile_flip_is_expected_and_a_solid_one_fails():
-    ref = reproduction.record("mnist", {"a": True, "b": 3, "c": False}, {})
-    c = reproduction.Comparison(ref, {"a": False, "b": 2, "c": False}, {}, {"a": "fragile", "b": "solid"})
-    assert [k for k, *_ in c.differing_verdicts] == ["a", "b"] and [k for k, *_ in c.failing_verdicts] == ["b"]
-    lines = reproduction.verdict_lines(c, "mnist")
-    assert "Verdict a differs: True in the reference, False here (fragile over fresh seeds, so expected " in lines[1]
-    assert "(solid over fresh seeds, so a real difference)" in lines[2]
-    assert c.summary()["verdicts_differing_but_fragile"] == 1
+    assert robustness.disagrees(v(2, 3), held) and not robustness.disagrees(v(3, 3), held)
+    against = robustness.Standing("does not hold", {}, 0.5)
+    assert robustness.disagrees(v(True), against) and robustness.disagrees(v(1, 3), against)
+    assert not robustness.disagrees(v(0, 3), against) and not robustness.disagrees(v(True), None)
+    assert not robustness.disagrees(v(2, 3), robustness.Standing("undetermined", {}, 0.5))

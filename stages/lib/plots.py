@@ -81,6 +81,33 @@ def side_by_side_figure(
     return fig
 
 
+def spread_figure(panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]], float | None, bool]]) -> Figure:
+    """One panel per claim: each group's measure over seeds (the study's models as red diamonds,
+    the fresh ones as grey dots) against the claim's threshold (dashed).
+
+    ``panels``: (title, {group: (values, is the study's)}, threshold or None, log scale)."""
+    cols = 4
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), layout="constrained", squeeze=False)
+    for ax, (title, groups, threshold, log) in zip(axes.flat, panels, strict=False):
+        for x, (values, study) in enumerate(groups.values()):
+            offsets = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.scatter(x + offsets[~study], values[~study], s=12, color="0.55", label="fresh seeds" if x == 0 else None)
+            ax.scatter(x + offsets[study], values[study], s=40, marker="D", color="tab:red",
+                       label="the study's" if x == 0 else None)  # fmt: skip
+        if threshold is not None:
+            ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+        ax.set_xticks(range(len(groups)), list(groups))
+        ax.set_xlim(-0.6, len(groups) - 0.4)
+        ax.set_title(title, fontsize=9)
+        if log:
+            ax.set_yscale("log")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()
+    axes.flat[0].legend(fontsize=7)
+    return fig
+
+
 def sweep_figure(sizes: Sequence[int], curves: dict[str, Sequence[float]], elbows: dict[str, int | None]) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for label, values in curves.items():

@@ -1,33 +1,55 @@
-"""How solid is each verdict? The seed-dependent claims judged again on fresh seeds.
+"""How solid is each verdict? Every model the pipeline trained, pooled, and the study's own
+procedure as a distribution over the verdicts it can print.
 
-The ``robustness`` stage trains N more autoencoders and N more VAEs (the study's recipes, one
-batched model per kind) and applies each claim's own rule, the function in ``verdicts`` that
-decides the report's verdict, to every fresh seed: per seed for the claims the study judged
-per run, per disjoint triple of seeds for the two that speak of three runs, per autoencoder
-and VAE of the same seed for the claims that compare the two. A claim's share of seeds where
-it holds gets a Wilson 95% interval and a label, after Bouthillier et al. (MLSys 2021):
+The pool is the study's own models (its autoencoders and its VAE) and the fresh ones of the
+``train_fresh`` stage, one row each in the per-seed table (metrics/seeds.csv). Each claim's
+rule, the function in ``verdicts`` that decides the report's verdict, is applied to every draw
+of the models it reads: one autoencoder (claims judged per run), one VAE (its sample sets), an
+autoencoder and a VAE (claims that compare the two), or three autoencoders (the claims about
+three runs). Fresh autoencoders and VAEs come from separate seed streams, so every pair of the
+pool is a pair of independent models.
 
-- *solid*: the interval lies above 0.5 and reaches 0.75: the claim holds for this recipe;
-- *solid against*: the interval lies below 0.5: it does not;
-- *fragile*: anything else: which way the study's three runs fall is a coin;
-- *exact*: PCA's determinism, which no seed touches;
-- *one draw*: the sweep's claims, which rest on one sweep (19 models; not re-seeded).
+Two readings of each claim follow from the same draws and one stated prior, Jeffreys' Beta(1/2,
+1/2) on a share (1/2 a pseudo-count on each outcome):
+
+- **Pooled**: the share of draws where the rule holds, and its 95% Jeffreys interval with the
+  number of independent draws the pool holds (the models; the disjoint pairs; the disjoint
+  triples). *holds* when the interval lies above 0.5 and reaches 0.75 (Bouthillier et al.,
+  MLSys 2021), *does not hold* when it lies below 0.5, *undetermined* otherwise.
+- **The study's procedure**: the chance of each verdict it can print with three autoencoders
+  and one VAE (claims judged per run print a count: beta-binomial; the one VAE against each of
+  three autoencoders: a mixture over the pool's VAEs, as their outcomes share that VAE). The
+  prior gives every printable verdict a chance above 0, so a verdict once printed never gets 0%.
+
+``make check`` passes a rerun whose printed verdicts fall inside the reference's predictive sets
+and whose headline metrics stay within a limit of pooled spreads; the levels share a 5% budget
+of false alarms (half each, Bonferroni over the claims and over the metrics), and
+:func:`false_alarms` measures the rate on pseudo-reruns drawn from the pool.
+
+PCA's determinism is *exact*; the sweep's claims rest on *one draw* (one sweep, not re-seeded).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
-from scipy.stats import binom, binomtest
+import numpy as np
+import pandas as pd
+from scipy.stats import beta, betabinom, norm
 
 from stages.lib import verdicts
+from stages.lib.metrics import SAMPLE_QUALITY
+from stages.lib.study_code import GRID_KEY
 from stages.lib.verdicts import Verdict
 
 CONFIDENCE = 0.95
 SOLID_ABOVE, SOLID_REACHES = 0.5, 0.75  # Bouthillier et al.'s rule for "A beats B"
-STUDY_RUNS = 3  # the study trained three autoencoders
+PRIOR = 0.5  # Jeffreys: Beta(1/2, 1/2) on a share, 1/2 a pseudo-count on every printable verdict
+FALSE_ALARMS = 0.05  # the check's budget, half for the verdicts and half for the metrics
+PSEUDO_RERUNS = 20_000
 # What the sweep's claims rest on, and PCA's determinism: labels without a share.
 ONE_DRAW = (
     "ae_below_pca_at_every_size",
@@ -37,136 +59,475 @@ ONE_DRAW = (
     "pca_elbow_near_10",
 )
 EXACT = ("pca_deterministic",)
-LABELS = ("solid", "solid against", "fragile", "exact", "one draw")
+LABELS = ("holds", "does not hold", "undetermined", "exact", "one draw")
+
+GRID_MEASURES = (
+    "sharpness_ratio",
+    "confidence",
+    "distinct_classes",
+    "class_entropy",
+    "neighbour_distance",
+    "class_change_rate",
+)
+RECONSTRUCTION_MEASURES = ("classifier_accuracy", "sharpness_ratio", "prior_kl")
+# The headline measures whose spread over the pool is their unit in `make check`, per kind.
+SPREAD = {
+    "ae": ("test_mse", "silhouette", "knn_accuracy"),
+    "vae": (
+        *("test_loss", "test_mse", "silhouette", "knn_accuracy", "recon_prior_kl"),
+        *(f"samples_{q}" for q in SAMPLE_QUALITY),
+    ),
+}
+
+
+# --- the per-seed table --------------------------------------------------------------------
+
+
+def table_row(
+    *,
+    kind: str,
+    seed: int,
+    source: str,
+    metrics: dict,
+    reconstruction: dict,
+    grid: dict,
+    drawn: dict | None = None,
+    samples: dict | None = None,
+) -> dict:
+    """One model's row of the per-seed table, from measures in the shapes of the study's metrics
+    files: ``metrics`` (metrics/ae/seed_<s>.json or metrics/vae.json), ``reconstruction`` and
+    ``grid`` (metrics/judge.json's), and for a VAE its grid as the study's code drew it and its
+    sample sets (metrics/samples.json's ``vae``, ``vae_sets``, ``class_share_gap``)."""
+    row = {"kind": kind, "seed": seed, "source": source}
+    row |= {k: metrics[k] for k in ("test_loss", "test_mse", "silhouette", "knn_accuracy") if k in metrics}
+    row["code_spread"] = verdicts.spread(metrics)
+    row |= {f"recon_{k}": reconstruction[k] for k in RECONSTRUCTION_MEASURES}
+    row |= {f"grid_{k}": grid[k] for k in GRID_MEASURES}
+    if drawn is not None:
+        row |= {f"drawn_{k}": drawn[k] for k in GRID_MEASURES}
+    if samples is not None:
+        row |= {f"samples_{q}": samples["vae"][q] for q in SAMPLE_QUALITY}
+        for j, scores in enumerate(samples["vae_sets"].values()):
+            row |= {f"set{j}_{q}": scores[q] for q in SAMPLE_QUALITY}
+        row |= {"gap_max": samples["class_share_gap"]["max"], "gap_max_z": samples["class_share_gap"]["max_z"]}
+    return row
 
 
 @dataclass(frozen=True)
-class SeedRun:
-    """One fresh seed's autoencoder and VAE, measured as the study's stages measure theirs; each
-    dict has the shape of the study's metrics file of that name."""
+class Model:
+    """A row of the per-seed table in the shapes the verdict functions read."""
 
     seed: int
-    ae: dict  # metrics/ae/seed_<s>.json: test_mse, silhouette, knn_accuracy, code_std
-    vae: dict  # metrics/vae.json's latent separation: silhouette, knn_accuracy, code_std
-    judge: dict  # metrics/judge.json: reconstructions (ae_seed_<s>, vae, pca) and grids (ae, vae, study's)
-    samples: dict  # metrics/samples.json: vae_sets, class_share_gap
+    metrics: dict
+    reconstruction: dict
+    grid: dict
+    drawn: dict | None
+    samples: dict | None
+
+    @classmethod
+    def of(cls, row: pd.Series) -> Model:
+        def part(prefix: str, keys: Sequence[str]) -> dict:
+            return {k: row[f"{prefix}{k}"] for k in keys}
+
+        metrics = {k: row[k] for k in ("test_mse", "silhouette", "knn_accuracy") if k in row}
+        metrics["code_std"] = [row["code_spread"]]  # its mean is the spread the rules read
+        vae = row["kind"] == "vae"
+        sets = sorted({c.split("_", 1)[0] for c in row.index if c.startswith("set") and pd.notna(row[c])})
+        samples = {
+            "vae_sets": {f"set_{name[3:]}": part(f"{name}_", SAMPLE_QUALITY) for name in sets},
+            "class_share_gap": {"max": row["gap_max"], "max_z": row["gap_max_z"]},
+        }
+        return cls(
+            seed=int(row["seed"]),
+            metrics=metrics,
+            reconstruction=part("recon_", RECONSTRUCTION_MEASURES),
+            grid=part("grid_", GRID_MEASURES),
+            drawn=part("drawn_", GRID_MEASURES) if vae else None,
+            samples=samples if vae else None,
+        )
+
+
+# --- each claim's rule on the smallest draw it reads ----------------------------------------
+
+AE_KEY = "ae_seed_0"  # the name of a drawn autoencoder in the dicts a rule reads
+
+
+def _ae_rules(pca: dict) -> dict[str, Callable[[Model], Verdict]]:
+    """Claims judged per autoencoder. ``pca``: metrics/pca.json and PCA's reconstruction measures."""
+
+    def recon(a: Model, **others: dict) -> dict:
+        return {"reconstructions": {AE_KEY: a.reconstruction, **others}}
+
+    return {
+        "ae_reconstructions_recognisable_but_blurred": lambda a: verdicts.recognisable_but_blurred([0], recon(a)),
+        "ae_separates_better_than_pca": lambda a: verdicts.ae_separates_better([0], {0: a.metrics}, pca),
+        "ae_reconstructs_better_than_pca": lambda a: verdicts.ae_reconstructs_better([0], {0: a.metrics}, pca),
+        "pca_blurrier_than_ae": lambda a: verdicts.pca_blurrier([0], recon(a, pca=pca["reconstruction"])),
+    }
+
+
+def _grids(a: Model, v: Model) -> dict:
+    return {"grids": {"ae": a.grid, "vae": v.grid, GRID_KEY: v.drawn}}
+
+
+# Claims read off one autoencoder's grid (the study's first) against its VAE's: one outcome.
+PAIR_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
+    "ae_grid_clearer_than_vae": lambda a, v: verdicts.ae_grid_clearer(_grids(a, v)),
+    "vae_grid_more_varied": lambda a, v: verdicts.vae_grid_more_varied(_grids(a, v)),
+    "vae_grid_smoother": lambda a, v: verdicts.vae_grid_smoother(_grids(a, v)),
+}
+# Claims that compare its one VAE with each of its autoencoders: a count of runs.
+PAIRS_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
+    "vae_more_compact": lambda a, v: verdicts.vae_more_compact([0], {0: a.metrics}, v.metrics),
+    "vae_closer_to_normal": lambda a, v: verdicts.vae_closer_to_prior(
+        [0], {"reconstructions": {AE_KEY: a.reconstruction, "vae": v.reconstruction}}
+    ),
+    "vae_clusters_more_distinct": lambda a, v: verdicts.vae_separates_better([0], {0: a.metrics}, v.metrics),
+}
+VAE_RULES: dict[str, Callable[[Model], Verdict]] = {
+    "samples_recognisable": lambda v: verdicts.samples_recognisable(v.samples),
+    "samples_varied_within_a_set": lambda v: verdicts.samples_varied(v.samples),
+    "sample_sets_differ_beyond_chance": lambda v: verdicts.samples_differ(v.samples),
+    "sample_quality_stable": lambda v: verdicts.sample_quality_stable(v.samples),
+}
+# The claims about the study's runs together, on every set of that many autoencoders.
+RUNS_RULES: dict[str, Callable[[Sequence[Model]], Verdict]] = {
+    "runs_differ_notably": lambda t: verdicts.runs_differ(range(len(t)), {i: a.metrics for i, a in enumerate(t)}),
+    "compressed_run_overlaps_expansive_run_separates": lambda t: verdicts.spread_matches_separation(
+        range(len(t)), {i: a.metrics for i, a in enumerate(t)}
+    ),
+}
+# What the study's procedure prints for each kind of claim, and the words for its draws.
+DESIGNS = {
+    **dict.fromkeys(("ae_reconstructions_recognisable_but_blurred", "ae_separates_better_than_pca",
+                     "ae_reconstructs_better_than_pca", "pca_blurrier_than_ae"), "ae"),
+    **dict.fromkeys(PAIR_RULES, "pair"),
+    **dict.fromkeys(PAIRS_RULES, "pairs"),
+    **dict.fromkeys(VAE_RULES, "vae"),
+    **dict.fromkeys(RUNS_RULES, "runs"),
+}  # fmt: skip
 
 
 def holds(v: Verdict) -> bool:
-    """A verdict on one seed (or one triple) holds: in its one run, or outright."""
+    """A verdict on one draw holds: in its one run, or outright."""
     return v.outcome == v.runs if v.runs is not None else bool(v.outcome)
 
 
-# Each claim's rule on one fresh seed: the verdict function of the report, on that seed's run.
-# ``pca``: metrics/pca.json, which no seed changes.
-PER_SEED: tuple[Callable[[SeedRun, dict], Verdict], ...] = (
-    lambda r, pca: verdicts.recognisable_but_blurred([r.seed], r.judge),
-    lambda r, pca: verdicts.ae_separates_better([r.seed], {r.seed: r.ae}, pca),
-    lambda r, pca: verdicts.ae_reconstructs_better([r.seed], {r.seed: r.ae}, pca),
-    lambda r, pca: verdicts.pca_blurrier([r.seed], r.judge),
-    lambda r, pca: verdicts.ae_grid_clearer(r.judge),
-    lambda r, pca: verdicts.vae_grid_more_varied(r.judge),
-    lambda r, pca: verdicts.vae_grid_smoother(r.judge),
-    lambda r, pca: verdicts.vae_more_compact([r.seed], {r.seed: r.ae}, r.vae),
-    lambda r, pca: verdicts.vae_closer_to_prior([r.seed], r.judge),
-    lambda r, pca: verdicts.vae_separates_better([r.seed], {r.seed: r.ae}, r.vae),
-    lambda r, pca: verdicts.samples_recognisable(r.samples),
-    lambda r, pca: verdicts.samples_varied(r.samples),
-    lambda r, pca: verdicts.samples_differ(r.samples),
-    lambda r, pca: verdicts.sample_quality_stable(r.samples),
-)
-# The claims about three runs, on each disjoint triple of fresh seeds.
-PER_TRIPLE: tuple[Callable[[Sequence[int], dict], Verdict], ...] = (
-    verdicts.runs_differ,
-    verdicts.spread_matches_separation,
-)
+@dataclass(frozen=True)
+class Pool:
+    """The pooled models and every rule's outcome on every draw of them.
+
+    ``ae``: (claims, autoencoders); ``vae``: (claims, VAEs); ``pairs``: (claims, autoencoders,
+    VAEs); ``runs``: (claims, sets of ``study_runs`` autoencoders, in ``combinations`` order).
+    The study's own models are the first ``study_runs`` autoencoders and the first VAE.
+    """
+
+    study_runs: int
+    autoencoders: int
+    vaes: int
+    ae: dict[str, np.ndarray]
+    vae: dict[str, np.ndarray]
+    pairs: dict[str, np.ndarray]
+    runs: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, pca: dict, study_runs: int) -> Pool:
+        """``table``: the per-seed table, the study's models first (as the robustness stage writes
+        it); ``pca``: metrics/pca.json with PCA's ``reconstruction`` measures."""
+        aes = [Model.of(r) for _, r in table[table["kind"] == "ae"].iterrows()]
+        vaes = [Model.of(r) for _, r in table[table["kind"] == "vae"].iterrows()]
+
+        def outcomes(rule: Callable, draws: Sequence) -> np.ndarray:
+            return np.array([holds(rule(*d)) for d in draws], dtype=bool)
+
+        pairs = [(a, v) for a in aes for v in vaes]
+        shape = (len(aes), len(vaes))
+        return cls(
+            study_runs=study_runs,
+            autoencoders=len(aes),
+            vaes=len(vaes),
+            ae={k: outcomes(rule, [(a,) for a in aes]) for k, rule in _ae_rules(pca).items()},
+            vae={k: outcomes(rule, [(v,) for v in vaes]) for k, rule in VAE_RULES.items()},
+            pairs={k: outcomes(rule, pairs).reshape(shape) for k, rule in (PAIR_RULES | PAIRS_RULES).items()},
+            runs={
+                k: outcomes(lambda *t, rule=rule: rule(t), list(combinations(aes, study_runs)))
+                for k, rule in RUNS_RULES.items()
+            },
+        )
+
+    def draws(self, key: str) -> np.ndarray:
+        """Every draw's outcome of claim ``key``, flat."""
+        for family in (self.ae, self.vae, self.pairs, self.runs):
+            if key in family:
+                return family[key].ravel()
+        raise KeyError(key)
+
+    def independent(self, key: str) -> int:
+        """How many independent draws the pool holds for claim ``key``."""
+        return {
+            "ae": self.autoencoders,
+            "vae": self.vaes,
+            "pair": min(self.autoencoders, self.vaes),
+            "pairs": min(self.autoencoders, self.vaes),
+            "runs": self.autoencoders // self.study_runs,
+        }[DESIGNS[key]]
 
 
-def outcomes(runs: Sequence[SeedRun], pca: dict) -> dict[str, dict[str, int]]:
-    """Per claim, in how many fresh seeds (or triples) it holds: {key: {holds, of}}."""
-    counts: dict[str, dict[str, int]] = {}
-
-    def add(v: Verdict) -> None:
-        count = counts.setdefault(v.key, {"holds": 0, "of": 0})
-        count["holds"] += holds(v)
-        count["of"] += 1
-
-    for run in runs:
-        for rule in PER_SEED:
-            add(rule(run, pca))
-    for start in range(0, len(runs) - STUDY_RUNS + 1, STUDY_RUNS):
-        triple = runs[start : start + STUDY_RUNS]
-        for rule in PER_TRIPLE:
-            add(rule([r.seed for r in triple], {r.seed: r.ae for r in triple}))
-    return counts
+# --- the pooled conclusion -----------------------------------------------------------------
 
 
-def wilson(successes: int, trials: int) -> tuple[float, float]:
-    """The Wilson score interval (no continuity correction) of a share, two-sided 95%."""
-    ci = binomtest(successes, trials).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-    return float(ci.low), float(ci.high)
+def jeffreys(successes: float, trials: float) -> tuple[float, float]:
+    """The Jeffreys 95% interval of a share: the Beta(k + 1/2, n - k + 1/2) posterior's central
+    95%, with the end at 0 or 1 where no draw (or every draw) holds (Brown, Cai and DasGupta)."""
+    tail = (1 - CONFIDENCE) / 2
+    a, b = successes + PRIOR, trials - successes + PRIOR
+    low = 0.0 if successes <= 0 else float(beta.ppf(tail, a, b))
+    high = 1.0 if successes >= trials else float(beta.isf(tail, a, b))
+    return low, high
 
 
 def label(low: float, high: float) -> str:
     if low > SOLID_ABOVE and high >= SOLID_REACHES:
-        return "solid"
+        return "holds"
     if high < SOLID_ABOVE:
-        return "solid against"
-    return "fragile"
-
-
-def study_chance(share: float, outcome: bool | int, runs: int | None) -> float:
-    """The chance that the study's procedure prints this outcome, if each of its runs holds
-    with probability ``share`` independently: k of 3 runs, or one yes-or-no."""
-    if runs is None:
-        return share if outcome else 1.0 - share
-    return float(binom.pmf(int(outcome), runs, share))
+        return "does not hold"
+    return "undetermined"
 
 
 @dataclass(frozen=True)
-class Robustness:
-    """One claim's standing over fresh seeds."""
+class Pooled:
+    share: float  # of every draw the pool allows
+    n: int  # independent draws: the interval's sample size
+    low: float
+    high: float
+    label: str
+
+
+def pooled(pool: Pool, key: str) -> Pooled:
+    share, n = float(pool.draws(key).mean()), pool.independent(key)
+    low, high = jeffreys(share * n, n)
+    return Pooled(share, n, low, high, label(low, high))
+
+
+# --- the study's procedure as a distribution -----------------------------------------------
+
+
+def printed(pool: Pool, key: str) -> dict[bool | int, float]:
+    """The chance of each verdict the study's procedure prints for claim ``key``: a count of its
+    ``study_runs`` runs, or one yes or no, under the Jeffreys prior."""
+    design, runs = DESIGNS[key], pool.study_runs
+    counts = range(runs + 1)
+    if design == "ae":
+        k, n = int(pool.ae[key].sum()), pool.autoencoders
+        return {c: float(betabinom.pmf(c, runs, k + PRIOR, n - k + PRIOR)) for c in counts}
+    if design == "pairs":  # its one VAE against each autoencoder: a mixture over the pool's VAEs
+        k, n = pool.pairs[key].sum(axis=0), pool.autoencoders
+        return {c: float(np.mean(betabinom.pmf(c, runs, k + PRIOR, n - k + PRIOR))) for c in counts}
+    if design == "pair":
+        k, n = pool.pairs[key].sum(axis=0), pool.autoencoders
+        chance = float(np.mean((k + PRIOR) / (n + 2 * PRIOR)))
+    else:  # one VAE, or its runs together: the independent draws carry the share's weight
+        share, n = float(pool.draws(key).mean()), pool.independent(key)
+        chance = (share * n + PRIOR) / (n + 2 * PRIOR)
+    return {True: chance, False: 1 - chance}
+
+
+def predictive_set(chances: dict[bool | int, float], level: float) -> list[bool | int]:
+    """The fewest printable verdicts, likeliest first, whose chances add up to ``level``."""
+    chosen, total = [], 0.0
+    for outcome, chance in sorted(chances.items(), key=lambda item: (-item[1], str(item[0]))):
+        if total >= level:
+            break
+        chosen.append(outcome)
+        total += chance
+    return chosen
+
+
+def check_level(claims: int) -> float:
+    """Each claim's share of the check's budget for verdicts (Bonferroni)."""
+    return 1 - FALSE_ALARMS / 2 / max(claims, 1)
+
+
+def metric_limit(metrics: int) -> float:
+    """How many units of spread a headline metric may move before the check fails: two draws'
+    difference has sqrt(2) units of spread; Bonferroni over the metrics, two-sided, normal."""
+    return math.sqrt(2) * float(norm.isf(FALSE_ALARMS / 2 / max(metrics, 1) / 2))
+
+
+def spread(table: pd.DataFrame, instrument: dict) -> dict[str, dict[str, float]]:
+    """The standard deviation over the pool of each headline measure, per kind of model; the
+    sample measures with the classifiers' own spread added in quadrature."""
+    out = {}
+    for kind, columns in SPREAD.items():
+        rows = table[table["kind"] == kind]
+        out[kind] = {c: float(rows[c].std(ddof=1)) if len(rows) > 1 else 0.0 for c in columns}
+    for q in SAMPLE_QUALITY:
+        out["vae"][f"samples_{q}"] = float(np.hypot(out["vae"][f"samples_{q}"], instrument.get(q, 0.0)))
+    return out
+
+
+def false_alarms(
+    pool: Pool, table: pd.DataFrame, sets: dict[str, list], units: dict[str, dict[str, float]], limit: float
+) -> dict[str, float]:
+    """The share of pseudo-reruns that `make check` would fail against this run: each draws
+    ``study_runs`` distinct autoencoders and one VAE from the pool (fixed seed), prints every
+    measured claim's verdict and has the drawn models' headline metrics; it fails where a
+    verdict falls outside its set or a metric moves more than ``limit`` units from the study's."""
+    rng = np.random.default_rng(0)
+    runs, n = pool.study_runs, PSEUDO_RERUNS
+    aes = np.array([rng.choice(pool.autoencoders, runs, replace=False) for _ in range(n)])
+    vaes = rng.integers(pool.vaes, size=n)
+    index = {t: i for i, t in enumerate(combinations(range(pool.autoencoders), runs))}
+    triples = np.array([index[tuple(sorted(t))] for t in aes])
+    verdict_fails = np.zeros(n, dtype=bool)
+    for key, allowed in sets.items():
+        design = DESIGNS[key]
+        if design == "ae":
+            outcome = pool.ae[key][aes].sum(axis=1)
+        elif design == "vae":
+            outcome = pool.vae[key][vaes]
+        elif design == "pair":
+            outcome = pool.pairs[key][aes[:, 0], vaes]
+        elif design == "pairs":
+            outcome = pool.pairs[key][aes, vaes[:, None]].sum(axis=1)
+        else:
+            outcome = pool.runs[key][triples]
+        verdict_fails |= ~np.isin(outcome, np.array(allowed, dtype=outcome.dtype))
+    metric_fails = np.zeros(n, dtype=bool)
+    for kind, drawn in (("ae", aes), ("vae", vaes[:, None])):
+        rows = table[table["kind"] == kind].reset_index(drop=True)
+        for column, unit in units[kind].items():
+            values = rows[column].to_numpy()
+            if unit > 0:  # no spread in the pool: nothing to measure a move in
+                metric_fails |= np.any(np.abs(values[drawn] - values[: drawn.shape[1]]) > limit * unit, axis=1)
+    return {
+        "pseudo_reruns": n,
+        "false_alarms": float(np.mean(verdict_fails | metric_fails)),
+        "from_verdicts": float(np.mean(verdict_fails)),
+        "from_metrics": float(np.mean(metric_fails)),
+    }
+
+
+def analyse(table: pd.DataFrame, pca: dict, study_runs: int, instrument: dict) -> dict:
+    """metrics/robustness.json's claims and check from the per-seed table (the study's models
+    first): per claim the pooled conclusion, the chance of each verdict the study's procedure
+    prints, its 95% predictive set and the check's set; the units and limit of the metrics;
+    the check's false-alarm rate on pseudo-reruns."""
+    pool = Pool.of(table, pca, study_runs)
+    level = check_level(len(DESIGNS))
+    units = spread(table, instrument)
+    limit = metric_limit(study_runs * len(SPREAD["ae"]) + len(SPREAD["vae"]) + 1)  # and the classifier's accuracy
+    claims = {}
+    for key, design in DESIGNS.items():
+        p, chances = pooled(pool, key), printed(pool, key)
+        claims[key] = {
+            "design": design,
+            "draws": int(pool.draws(key).size),
+            "holds_in": int(pool.draws(key).sum()),
+            "share": p.share,
+            "n": p.n,
+            "low": p.low,
+            "high": p.high,
+            "label": p.label,
+            "printed": [[outcome, chance] for outcome, chance in chances.items()],
+            "set95": predictive_set(chances, CONFIDENCE),
+            "check_set": predictive_set(chances, level),
+        }
+    sets = {key: c["check_set"] for key, c in claims.items()}
+    return {
+        "pool": {"autoencoders": pool.autoencoders, "vaes": pool.vaes, "study_runs": study_runs},
+        "claims": claims,
+        "spread": units,
+        "check": {"level": level, "metric_limit": limit, **false_alarms(pool, table, sets, units, limit)},
+    }
+
+
+def spread_panels(table: pd.DataFrame, pca: dict) -> list[tuple[str, dict, float | None, bool]]:
+    """The per-seed measures behind the claims with one number per model and a threshold, for
+    :func:`plots.spread_figure`: (title, {group: (values, is the study's)}, threshold, log)."""
+    kinds = {"AE": table[table["kind"] == "ae"], "VAE": table[table["kind"] == "vae"]}
+    vae = kinds["VAE"]
+    sets = [c.removesuffix("_confidence") for c in vae.columns if c.startswith("set") and c.endswith("_confidence")]
+
+    def of(frame: pd.DataFrame, values) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(values, dtype=float), (frame["source"] == "study").to_numpy()
+
+    def each(column: str, *names: str) -> dict:
+        return {name: of(kinds[name], kinds[name][column]) for name in names}
+
+    def over_sets(quality: str, reduce) -> np.ndarray:
+        return reduce(vae[[f"{s}_{quality}" for s in sets]].to_numpy(), axis=1)
+
+    def set_cv(quality: str) -> np.ndarray:
+        values = vae[[f"{s}_{quality}" for s in sets]].to_numpy()
+        return values.std(axis=1, ddof=1) / np.abs(values.mean(axis=1))
+
+    return [
+        ("reconstructions recognisable: classifier accuracy", each("recon_classifier_accuracy", "AE"),
+         verdicts.RECOGNISABLE, False),
+        ("AE separates better than PCA: silhouette", each("silhouette", "AE"), pca["silhouette"], False),
+        ("AE reconstructs better than PCA: test MSE", each("test_mse", "AE"), pca["test_mse"], False),
+        ("PCA blurrier: sharpness of reconstructions", each("recon_sharpness_ratio", "AE"),
+         pca["reconstruction"]["sharpness_ratio"], False),
+        ("AE grid clearer: grid sharpness", each("grid_sharpness_ratio", "AE", "VAE"), None, False),
+        ("AE grid clearer: grid confidence", each("grid_confidence", "AE", "VAE"), None, False),
+        ("VAE more compact: code spread", each("code_spread", "AE", "VAE"), None, True),
+        ("VAE closer to N(0, I): KL of the codes", each("recon_prior_kl", "AE", "VAE"), None, True),
+        ("VAE clusters more distinct: silhouette", each("silhouette", "AE", "VAE"), None, False),
+        ("samples recognisable: lowest set confidence", {"VAE": of(vae, over_sets("confidence", np.min))},
+         verdicts.CONFIDENT, False),
+        ("samples varied: lowest set entropy", {"VAE": of(vae, over_sets("class_entropy", np.min))},
+         verdicts.VARIED * np.log(10), False),
+        ("sets differ: class share gap (noise units)", {"VAE": of(vae, vae["gap_max_z"])}, verdicts.BEYOND_NOISE,
+         False),
+        ("quality stable: CV of confidence over sets", {"VAE": of(vae, set_cv("confidence"))}, verdicts.STABLE_CV,
+         False),
+        ("quality stable: CV of Frechet over sets", {"VAE": of(vae, set_cv("frechet"))}, verdicts.STABLE_CV, False),
+    ]  # fmt: skip
+
+
+# --- reading metrics/robustness.json -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One claim's standing: the pooled conclusion and the study's procedure (``claims`` entry of
+    metrics/robustness.json for a measured claim)."""
 
     label: str
-    holds: int = 0
-    of: int = 0
-    low: float = 0.0
-    high: float = 0.0
-    chance: float | None = None  # that the study's procedure prints the report's verdict
-
-    @property
-    def share(self) -> float:
-        return self.holds / self.of if self.of else 0.0
+    claim: dict | None = None
+    chance: float | None = None  # that the study's procedure prints this run's verdict
 
 
-def standing(key: str, counts: dict[str, dict[str, int]]) -> Robustness | None:
-    """Claim ``key``'s standing from the fresh seeds' ``counts`` (metrics/robustness.json's
-    ``claims``); None when no fresh seed judged it."""
-    if key in EXACT:
-        return Robustness("exact")
-    if key in ONE_DRAW:
-        return Robustness("one draw")
-    count = counts.get(key)
-    if not count or not count["of"]:
+def standing(v: Verdict, claims: dict) -> Standing | None:
+    """Verdict ``v``'s standing from metrics/robustness.json's ``claims``; None if unmeasured."""
+    if v.key in EXACT:
+        return Standing("exact")
+    if v.key in ONE_DRAW:
+        return Standing("one draw")
+    c = claims.get(v.key)
+    if c is None:
         return None
-    low, high = wilson(count["holds"], count["of"])
-    return Robustness(label(low, high), count["holds"], count["of"], low, high)
+    chances = {_outcome(o): chance for o, chance in c["printed"]}
+    return Standing(c["label"], c, chances.get(_outcome(v.outcome), 0.0))
 
 
-def judge(v: Verdict, counts: dict[str, dict[str, int]]) -> Robustness | None:
-    """:func:`standing`, with the chance that the study's procedure prints verdict ``v``."""
-    r = standing(v.key, counts)
-    if r is None or not r.of:
-        return r
-    return dataclasses.replace(r, chance=study_chance(r.share, v.outcome, v.runs))
+def _outcome(o: bool | int) -> bool | int:
+    """JSON keeps true and 1 apart; Python's dict keys do not: bools stay bools."""
+    return o if isinstance(o, bool) else int(o)
 
 
-def labels(counts: dict[str, dict[str, int]], keys: Sequence[str]) -> dict[str, str]:
-    """Each claim's label, "not measured" where no fresh seed judged it."""
-    return {key: r.label if (r := standing(key, counts)) else "not measured" for key in keys}
-
-
-def label_counts(judged: Sequence[Robustness | None]) -> dict[str, int]:
+def label_counts(judged: Sequence[Standing | None]) -> dict[str, int]:
     """How many verdicts carry each label: for metrics/study.json."""
     names = [r.label if r else "not measured" for r in judged]
     return {name.replace(" ", "_"): names.count(name) for name in (*LABELS, "not measured")}
+
+
+def disagrees(v: Verdict, r: Standing | None) -> bool:
+    """The study's printed verdict says otherwise than the pooled evidence: the pool holds and
+    the study printed less than every run, or the pool does not hold and it printed any."""
+    if r is None or r.label not in ("holds", "does not hold"):
+        return False
+    printed_all = v.outcome == v.runs if v.runs is not None else bool(v.outcome)
+    printed_none = v.outcome == 0 if v.runs is not None else not v.outcome
+    return not printed_all if r.label == "holds" else not printed_none
