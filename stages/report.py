@@ -4,11 +4,11 @@ every claim of the study, then its questions Q1-Q4 with every table and figure.
 Each section is one function of the metrics; no number in the prose is typed by hand. The
 verdicts and a few summary numbers are also written as metrics, so experiments compare on them.
 
-Reads:  params.yaml (dataset, ae, grid, pca, vae, sample, robustness), metrics/ (robustness.json:
-        the claims over fresh seeds), plots/sweep.csv,
+Reads:  params.yaml (dataset, ae, latent_grid, pca, vae, prior_grid, sample, robustness), metrics/
+        (robustness.json: every claim over the pooled models), plots/sweep.csv,
         models/ae/, models/vae/, data/idx, reference/<dataset>.json (the reference run, if any).
 Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
-        metrics/study.json (the verdicts, how many carry each label over fresh seeds, run-to-run
+        metrics/study.json (the verdicts, how many carry each pooled label, run-to-run
         variation, the study's judgements as numbers, and how many verdicts agree with the
         reference run).
 """
@@ -22,7 +22,7 @@ from stages.lib.verdicts import all_verdicts
 def main() -> None:
     m = report.Metrics.load(params.load())
     verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
-    standings = [robustness.judge(v, m.robustness["claims"]) for v in verdicts]
+    standings = [robustness.standing(v, m.robustness["claims"]) for v in verdicts]
     facts = report.summary(m, verdicts, standings)
     reproduced = reproduction.compare(m.p.dataset, facts["verdicts"], m.files, m.seeds)
     facts["reproduction"] = reproduced.summary()

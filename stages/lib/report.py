@@ -36,7 +36,7 @@ class Metrics:
     samples: dict
     classifier: dict
     judge: dict
-    robustness: dict  # metrics/robustness.json: the claims over fresh seeds
+    robustness: dict  # metrics/robustness.json: every claim over the pooled models
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -81,7 +81,7 @@ def separation_cells(m: dict) -> list:
     return [m["silhouette"], m["knn_accuracy"], " / ".join(num(s, 3) for s in m["code_std"])]
 
 
-def summary(m: Metrics, verdicts: list[Verdict], standings: list[robustness.Robustness | None]) -> dict:
+def summary(m: Metrics, verdicts: list[Verdict], standings: list[robustness.Standing | None]) -> dict:
     """metrics/study.json: each verdict's outcome, and the study's comparisons as numbers."""
     seeds = m.seeds
     runs = {k: mean_std([m.ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")}
@@ -122,80 +122,158 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     if c.reference is None or c.identical:
         return text
 
-    def units_cell(units: float) -> str:
-        return "same" if units == 0 else f"{units:.2f}" + (" **beyond**" if not units <= reproduction.BEYOND else "")
+    def units_cell(units: float, limit: float) -> str:
+        return "same" if units == 0 else f"{units:.2f}" + (" **beyond**" if not units <= limit else "")
 
-    rows = [[name, ref, now, units_cell(units), rule] for name, ref, now, units, rule in c.rows()]
-    return (
-        text + "\nEach headline metric's difference from the reference, in units of its run-to-run spread "
-        "(a metric moved when it differs by more than one unit):\n\n"
-        + table(["metric", "reference", "this run", "difference (units)", "unit of spread"], rows)
-    )
-
-
-def standing_cell(r: robustness.Robustness | None) -> str:
-    """A verdict's standing over fresh seeds, in a table cell."""
-    if r is None:
-        return "not measured"
-    if not r.of:
-        return f"*{r.label}*"
-    chance = "" if r.chance is None else f"; the study's 3 runs print this verdict {100 * r.chance:.0f}% of the time"
-    return f"{r.holds} of {r.of} ({num(r.low, 2)} to {num(r.high, 2)}): *{r.label}*{chance}"
-
-
-def verdict_section(verdicts: list[Verdict], standings: list[robustness.Robustness | None]) -> str:
     rows = [
-        [i, v.claim, v.measure, v.values, v.rule, f"**{v.text}**", standing_cell(r)]
-        for i, (v, r) in enumerate(zip(verdicts, standings, strict=True), 1)
+        [name, ref, now, units_cell(units, limit), num(limit, 2), rule]
+        for name, ref, now, units, limit, rule in c.rows()
     ]
     return (
-        "## The study's claims, one verdict each\n\n"
-        "Each claim of the study's report, the measure chosen for it, our values and the rule that "
-        "decides (per seed where the study trained several runs), and how the same rule falls over "
-        "fresh seeds (see *How solid is each verdict*, below). Where the study judged by eye, "
-        "the measure is the nearest number to what it looked at: the image classifier stands in for "
-        '"recognisable" and "clear", the gradient energy of an image (mean squared difference '
-        'between neighbouring pixels) for "sharp" against "blurred", and the KL divergence of a '
-        'Gaussian fit from N(0, I) for "follows a standard normal".\n\n'
-        + table(["#", "the study says", "measure", "ours", "rule", "verdict", "over fresh seeds"], rows)
+        text + "\nEach headline metric's difference from the reference, in units of its spread, and the limit "
+        "beyond which `make check` fails:\n\n"
+        + table(["metric", "reference", "this run", "difference (units)", "limit (units)", "unit"], rows)
     )
 
 
-def robustness_section(m: Metrics, standings: list[robustness.Robustness | None]) -> str:
-    """The method behind the verdicts' column over fresh seeds, and the labels' counts."""
-    r, counts = m.p.robustness, robustness.label_counts(standings)
-    instrument = m.robustness["instrument"]
-    if not r.seeds:
-        seeds = "No fresh seeds were trained (`robustness.seed_count: 0`): the seed-dependent verdicts are unmeasured."
-    else:
-        seeds = (
-            f"{r.seeds} fresh seeds ({r.first_seed} to {r.first_seed + r.seeds - 1}) train {r.seeds} more "
-            "autoencoders and VAEs with the study's recipes (one batched model per kind). Seed s re-draws the "
-            "autoencoder's and the VAE's initial weights and batch order, the VAE's sampling noise, its "
-            f"{len(m.p.sample.seeds)} sets of {m.p.sample.score_count} samples and its grid as the study's code "
-            "drew it. Each claim's own rule, the one that decides its verdict above, is applied per seed: "
-            "per fresh autoencoder where the study judged per run, to the autoencoder and the VAE of one seed "
-            f"where it compares the two, and per disjoint triple of seeds ({r.seeds // robustness.STUDY_RUNS} here) "
-            "for claims 1 and 2, which speak of three runs. A share of seeds gets a Wilson 95% interval; "
-            f"*solid* when it lies above {robustness.SOLID_ABOVE} and reaches {robustness.SOLID_REACHES} "
-            f"(Bouthillier et al., MLSys 2021), *solid against* when it lies below {robustness.SOLID_ABOVE}, "
-            "*fragile* otherwise: then which way the study's three runs fall is close to a coin. The chance that "
-            "the study's procedure prints the report's verdict takes its runs as independent draws with the "
-            "share as their probability."
+# What the study's procedure had for each kind of claim, in words.
+STUDY_HAD = {
+    "ae": "its {runs} autoencoders",
+    "vae": "its one VAE",
+    "pair": "its first autoencoder's grid and its one VAE",
+    "pairs": "its one VAE against each of its {runs} autoencoders",
+    "runs": "its {runs} autoencoders together",
+}
+POOL_UNITS = {
+    "ae": "autoencoders",
+    "vae": "VAEs",
+    "pair": "autoencoder-VAE pairs",
+    "pairs": "autoencoder-VAE pairs",
+    "runs": "sets of {runs} autoencoders",
+}
+
+
+def chance_text(chance: float) -> str:
+    """A chance from a handful of draws, never printed as a certainty."""
+    return "<1%" if chance < 0.005 else ">99%" if chance > 0.995 else f"{100 * chance:.0f}%"
+
+
+def outcome_text(outcome: bool | int, runs: int | None) -> str:
+    return Verdict("", "", "", "", "", outcome, runs if not isinstance(outcome, bool) else None).text
+
+
+def pooled_cell(r: robustness.Standing | None, runs: int) -> str:
+    """The conclusion from every run pooled: label, share, interval and how many draws."""
+    if r is None:
+        return "not measured"
+    if r.claim is None:
+        return {"exact": "*exact*: PCA has no seed", "one draw": "*one draw*: the sweep is not re-seeded"}[r.label]
+    c = r.claim
+    units = POOL_UNITS[c["design"]].format(runs=runs)
+    independent = "" if c["draws"] == c["n"] else f"; {c['n']} independent"
+    return (
+        f"**{r.label}**: {num(c['share'], 2)} of {c['draws']} {units}{independent} "
+        f"({num(c['low'], 2)} to {num(c['high'], 2)})"
+    )
+
+
+def printed_cell(v: Verdict, r: robustness.Standing | None, runs: int) -> str:
+    """What the study's procedure printed here, and how likely it was to."""
+    if r is None or r.claim is None:
+        return v.text
+    c = r.claim
+    likely = ", ".join(outcome_text(o, runs) for o in c["set95"])
+    return (
+        f"{v.text}, with {STUDY_HAD[c['design']].format(runs=runs)}: {chance_text(r.chance)} likely; "
+        f"95% of its runs print: {likely}"
+    )
+
+
+def verdict_section(verdicts: list[Verdict], standings: list[robustness.Standing | None], runs: int) -> str:
+    rows = [
+        [i, v.claim, pooled_cell(r, runs), printed_cell(v, r, runs), v.measure, v.values, v.rule]
+        for i, (v, r) in enumerate(zip(verdicts, standings, strict=True), 1)
+    ]
+    disagree = [
+        f"claim {i} ({v.claim}): the study's procedure printed *{v.text}*, all runs pooled say *{r.label}*"
+        for i, (v, r) in enumerate(zip(verdicts, standings, strict=True), 1)
+        if robustness.disagrees(v, r)
+    ]
+    opening = (
+        "Where the study's printed verdict and the pooled evidence disagree:\n\n"
+        + "".join(f"- {line}\n" for line in disagree)
+        if disagree
+        else "The study's printed verdicts agree with the pooled evidence wherever it is decisive.\n"
+    )
+    return (
+        "## The study's claims, one verdict each\n\n"
+        + opening
+        + "\nEach claim of the study's report: first the conclusion from every model the pipeline trained, "
+        "pooled (the study's own and the fresh seeds'; see *How solid is each verdict*, below), then what "
+        "the study's procedure printed here and how likely that was, then the measure, our values and the "
+        "rule. Where the study judged by eye, the measure is the nearest number to what it looked at: the "
+        'image classifier stands in for "recognisable" and "clear", the gradient energy of an image (mean '
+        'squared difference between neighbouring pixels) for "sharp" against "blurred", and the KL '
+        'divergence of a Gaussian fit from N(0, I) for "follows a standard normal".\n\n'
+        + table(
+            ["#", "the study says", "all runs pooled", "the study's procedure printed here", "measure", "ours", "rule"],
+            rows,
         )
+    )
+
+
+def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) -> str:
+    """The method behind the pooled conclusions and the study's procedure, and the labels' counts."""
+    r, counts, result = m.p.robustness, robustness.label_counts(standings), m.robustness
+    pool, check, instrument = result["pool"], result["check"], result["instrument"]
+    runs = pool["study_runs"]
+    fresh = (
+        f"{r.seed_count} fresh seeds ({r.first_seed} to {r.first_seed + r.seed_count - 1}) train "
+        f"{r.seed_count} more autoencoders and VAEs with the study's recipes (stage `train_fresh`): the "
+        "autoencoder and the VAE of one seed come from separate seed streams, so they share no initial "
+        "weights and no batch order, as the study's VAE and autoencoders shared none. Seed s also re-draws "
+        f"the VAE's sampling noise, its {len(m.p.sample.seeds)} sets of {m.p.sample.score_count} samples "
+        "and its grid as the study's code drew it."
+        if r.seed_count
+        else "No fresh seeds were trained (`robustness.seed_count: 0`): the pool is the study's own models."
+    )
     return (
         "\n## How solid is each verdict\n\n"
-        + seeds
-        + " PCA's determinism is *exact*: no seed touches it. The sweep's claims (8 to 12) rest on *one draw*: "
-        "the sweep's 19 models are not re-seeded, which would cost 19 more models per seed.\n\n"
-        f"The image classifier, the instrument behind the sample and grid measures, is the study's own in "
-        f"every seed; its own spread is measured apart: {instrument['classifiers']} classifiers of different "
-        "seeds scoring the study's sample sets differ by a standard deviation of "
+        + fresh
+        + f" The pool is every model measured alike: {pool['autoencoders']} autoencoders and {pool['vaes']} "
+        "VAEs, the study's own included, one row each in [metrics/seeds.csv](../metrics/seeds.csv). Each "
+        "claim's own rule, the function that decides its verdict above, is applied to every draw of the "
+        "models it reads: one autoencoder, one VAE, an autoencoder and a VAE, or "
+        f"{runs} autoencoders for claims 1 and 2, which speak of the study's {runs} runs.\n\n"
+        "*All runs pooled* gives the share of draws where the rule holds and a Jeffreys 95% interval (the "
+        "Beta(1/2, 1/2) prior) on the number of independent draws the pool holds: the models, the disjoint "
+        f"pairs, the disjoint sets of {runs}. It *holds* when the interval lies above {robustness.SOLID_ABOVE} "
+        f"and reaches {robustness.SOLID_REACHES} (Bouthillier et al., MLSys 2021), *does not hold* when it lies "
+        f"below {robustness.SOLID_ABOVE}, and is *undetermined* otherwise. *The study's procedure* is its "
+        f"design as a distribution: {runs} autoencoders and one VAE drawn from the pool, each printable "
+        "verdict's chance under the same prior (a count of runs is beta-binomial; the one VAE against each "
+        "autoencoder is a mixture over the pool's VAEs, since those outcomes share it), so a verdict that "
+        "can be printed never gets 0%. Its 95% predictive set is the fewest verdicts, likeliest first, that "
+        "cover 95%. PCA's determinism is *exact*: no seed touches it. The sweep's claims (8 to 12) rest on "
+        "*one draw*: its 19 models are not re-seeded, which would cost 19 more models per seed.\n\n"
+        f"`make check` fails a rerun whose printed verdict falls outside the reference's predictive set at "
+        f"{100 * check['level']:.2f}% (the 5% budget of false alarms, half for the verdicts, shared over the "
+        f"claims), or whose headline metric moves more than {num(check['metric_limit'], 3)} pooled standard "
+        "deviations (the other half, over the metrics; a stated tolerance where no seed changes the "
+        "measure); the sweep's verdicts are left to its elbows. On "
+        f"{check['pseudo_reruns']} pseudo-reruns drawn from the pool ({runs} autoencoders and one VAE at a "
+        f"time) it raises a false alarm in {100 * check['false_alarms']:.1f}% "
+        f"({100 * check['from_verdicts']:.1f}% from verdicts, {100 * check['from_metrics']:.1f}% from metrics).\n\n"
+        f"The image classifier, the instrument behind the sample and grid measures, is the study's own for "
+        f"every model; its own spread is measured apart: {instrument['classifiers']} classifiers of "
+        "different seeds scoring the study's sample sets differ by a standard deviation of "
         + ", ".join(f"{num(instrument[k], 3)} in {name}" for k, name in zip(SAMPLE_QUALITY, SAMPLE_NAMES, strict=True))
-        + ", part of those measures' unit of spread in the Reproduction section.\n\n"
+        + ", added to those measures' spread in quadrature.\n\n"
         + "Labels: "
         + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items() if n)
-        + ".\n"
+        + ".\n\n"
+        + image("plots/robustness/spread.png", "each claim's measure over the pooled models against its threshold")
+        + "\n"
     )
 
 
@@ -390,16 +468,16 @@ def samples_section(m: Metrics) -> str:
 def markdown(
     m: Metrics,
     verdicts: list[Verdict],
-    standings: list[robustness.Robustness | None],
+    standings: list[robustness.Standing | None],
     facts: dict,
     reproduced: reproduction.Comparison,
 ) -> str:
-    """The whole report: the reproduction check, the verdicts and their standing over fresh seeds,
+    """The whole report: the reproduction check, the verdicts and their standing over the pooled models,
     then Q1-Q4 and the study's own procedures."""
     sections = [
         header(m),
         reproduction_section(m, reproduced),
-        verdict_section(verdicts, standings),
+        verdict_section(verdicts, standings, len(m.seeds)),
         robustness_section(m, standings),
         q1_section(m, facts),
         q2_section(m, facts),
