@@ -1,6 +1,6 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
-# make check  - did this run reproduce the reference run? (exit 1 if a verdict differs)
+# make check  - did this run reproduce the reference run? (exit 1 if a verdict leaves its predictive set or a metric its limit)
 # make reference - record this run as the reference of its data set (reference/<dataset>.json)
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
 # make bench  - the benchmarks in benchmarks/

@@ -222,6 +222,17 @@ def verdict_section(verdicts: list[Verdict], standings: list[robustness.Standing
     )
 
 
+def can_fail_text(claims: dict) -> str:
+    """Which verdicts the check can fail at all: those whose check set leaves out a printable one."""
+    keys = [key for key, c in claims.items() if len(c["check_set"]) < len(c["printed"])]
+    if not keys:
+        return "No measured verdict can fail it at this pool size: each one's rarest outcome is printed too often."
+    return (
+        f"It can fail {len(keys)} of the {len(claims)} measured verdicts ({', '.join(keys)}); for the others every "
+        "printable verdict is printed more often than the budget allows."
+    )
+
+
 def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) -> str:
     """The method behind the pooled conclusions and the study's procedure, and the labels' counts."""
     r, counts, result = m.p.robustness, robustness.label_counts(standings), m.robustness
@@ -263,7 +274,9 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
         "measure); the sweep's verdicts are left to its elbows. On "
         f"{check['pseudo_reruns']} pseudo-reruns drawn from the pool ({runs} autoencoders and one VAE at a "
         f"time) it raises a false alarm in {100 * check['false_alarms']:.1f}% "
-        f"({100 * check['from_verdicts']:.1f}% from verdicts, {100 * check['from_metrics']:.1f}% from metrics).\n\n"
+        f"({100 * check['from_verdicts']:.1f}% from verdicts, {100 * check['from_metrics']:.1f}% from metrics). "
+        + can_fail_text(result["claims"])
+        + "\n\n"
         f"The image classifier, the instrument behind the sample and grid measures, is the study's own for "
         f"every model; its own spread is measured apart: {instrument['classifiers']} classifiers of "
         "different seeds scoring the study's sample sets differ by a standard deviation of "
