@@ -170,10 +170,10 @@ def pooled_cell(r: robustness.Standing | None, runs: int) -> str:
         return {"exact": "*exact*: PCA has no seed", "one draw": "*one draw*: the sweep is not re-seeded"}[r.label]
     c = r.claim
     units = POOL_UNITS[c["design"]].format(runs=runs)
-    independent = "" if c["draws"] == c["n"] else f"; {c['n']} independent"
+    independent = "" if c["draws"] == c["n"] else f", {c['n']} independent"
     return (
-        f"**{r.label}**: {num(c['share'], 2)} of {c['draws']} {units}{independent} "
-        f"({num(c['low'], 2)} to {num(c['high'], 2)})"
+        f"**{r.label}**: in {c['holds_in']} of {c['draws']} {units}{independent} "
+        f"(share {num(c['share'], 2)}, 95% interval {num(c['low'], 2)} to {num(c['high'], 2)})"
     )
 
 
