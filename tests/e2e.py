@@ -47,6 +47,8 @@ STAGES = {
     "report",
     "explorer",
 }
+# The stages that train or fit a model: a change to what a figure shows must rerun none.
+TRAINING = {"train_ae", "pca", "sweep", "train_vae", "classifier"}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
 
