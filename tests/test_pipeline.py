@@ -167,9 +167,11 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     env = pipeline[1]
     assert ran(dvc(repo, env, "repro")) == set()
 
-    # What a figure shows (its grid, the samples drawn) redraws it and retrains nothing.
+    # What a figure shows (its grid, the samples drawn) redraws it and retrains nothing. Two
+    # sizes in a row: DVC's run cache once took a new size for the last one (treeverse/dvc#10296).
     for group, key, value, figures in (
         ("latent_grid", "size", 5, {"ae_figures@1", "ae_figures@2", "pca_figures"}),
+        ("latent_grid", "size", 6, {"ae_figures@1", "ae_figures@2", "pca_figures"}),
         ("prior_grid", "size", 5, {"vae_figures"}),
         ("sample", "count", 4, {"sample"}),
     ):
@@ -287,7 +289,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
     params["vae"]["epochs"] = 10_000
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     outs = [out["path"] for out in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train_vae"]["outs"]]
-    assert len(outs) >= 5
+    assert len(outs) >= 3  # checkpoint, metrics, loss curve (its figures are vae_figures')
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "train_vae"],
