@@ -1,11 +1,11 @@
-"""Fit PCA on the training set and draw the same figures as for the autoencoder; price the
-study's own choice of fitting on one batch of 128 images.
+"""Fit PCA on the training set, scored as the autoencoder is; price the study's own choice of
+fitting on one batch of 128 images.
 
-Reads:  params.yaml (dataset, pca, grid), data/idx.
+Reads:  params.yaml (pca), data/idx.
 Writes: models/pca/ (config.json + model.safetensors: mean, components, scale),
         metrics/pca.json (train/test MSE per pixel, explained variance, latent separation,
-        whether a second fit is identical, test MSE of fits on 128 random images),
-        plots/pca/latent.png, plots/pca/grid.png.
+        whether a second fit is identical, test MSE of fits on 128 random images).
+        Its figures are stage pca_figures'.
 """
 
 from dataclasses import asdict
@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from stages.lib import cli, io, params, study
-from stages.lib.data import DATASETS, load_data
+from stages.lib.data import load_data
 from stages.lib.metrics import mean_std
 from stages.lib.pca import fit_pca
 from stages.lib.runtime import setup
@@ -41,19 +41,8 @@ def main() -> None:
         for draw in range(STUDY_FIT_DRAWS)
     ]
 
+    separation = study.separation(codec.encode, data)
     with io.transaction() as out:
-        separation = study.latent_outputs(
-            out,
-            plot_dir=Path("plots/pca"),
-            title=f"PCA, {p.pca.components} components",
-            encode=codec.encode,
-            decode=codec.decode,
-            latent=p.pca.components,
-            data=data,
-            classes=DATASETS[p.dataset].classes,
-            limit=p.latent_grid.range,
-            size=p.latent_grid.size,
-        )
         out.write_json(
             Path("metrics/pca.json"),
             {

@@ -98,7 +98,10 @@ def main() -> None:
             samples=judge.sample_sets(sets, reference),
         ))  # fmt: skip
     table = pd.DataFrame(rows)
-    spread = instrument(p, judge, reference)
+    spread = instrument(
+        judge, reference, score_count=p.sample.score_count, sample_seeds=p.sample.seeds,
+        classifier_seeds=p.robustness.classifier_seed_list,
+    )  # fmt: skip
     pca = {**m["pca"], "reconstruction": m["judge"]["reconstructions"]["pca"]}
     result = {
         "seeds": len(seeds),
@@ -111,17 +114,25 @@ def main() -> None:
         out.save_figure(Path("plots/robustness/spread.png"), plots.spread_figure(robustness.spread_panels(table, pca)))
 
 
-def instrument(p: params.Params, judge: Judge, reference: np.ndarray) -> dict:
-    """The study's own sample sets scored by its classifier (``judge``, whose features of the
-    test images are ``reference``) and by the fresh ones: the standard deviation over
-    classifiers of each sample measure (mean over the sets) and of the test accuracy."""
+def instrument(
+    judge: Judge,
+    reference: np.ndarray,
+    *,
+    score_count: int,
+    sample_seeds: tuple[int, ...],
+    classifier_seeds: tuple[int, ...],
+) -> dict:
+    """The study's own sample sets (``score_count`` images from each of ``sample_seeds``) scored
+    by its classifier (``judge``, whose features of the test images are ``reference``) and by
+    the fresh ones: the standard deviation over classifiers of each sample measure (mean over
+    the sets) and of the test accuracy."""
     vae = load_model(Path("models/vae"))
     sets = {
-        name: prior_samples(vae.decode, vae.config.latent, p.sample.score_count, s)
-        for name, s in zip(sample_names(p.sample.seeds), p.sample.seeds, strict=True)
+        name: prior_samples(vae.decode, vae.config.latent, score_count, s)
+        for name, s in zip(sample_names(sample_seeds), sample_seeds, strict=True)
     }
     judges = [(judge, reference)]
-    for seed in p.robustness.classifier_seed_list:
+    for seed in classifier_seeds:
         model = load_model(FRESH / f"classifier_seed_{seed}").eval()
         judges.append((Judge.of(model, judge.test), predict(model.features, judge.test.images).numpy()))
     scores = [j.sample_sets(sets, features)["vae"] for j, features in judges]

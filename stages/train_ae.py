@@ -1,17 +1,16 @@
 """Train the study's 2-D autoencoder with one seed (one instance of a DVC matrix stage).
 
-Reads:  params.yaml (dataset, device, precision, ae.hidden/latent/epochs/batch_size/lr, grid),
-        data/idx.
+Reads:  params.yaml (device, precision, ae.hidden/latent/epochs/batch_size/lr), data/idx.
 Writes: models/ae/seed_<seed>/ (config.json + model.safetensors),
         metrics/ae/seed_<seed>.json (train/test MSE per pixel, latent separation),
-        plots/ae/seed_<seed>/loss.csv (per epoch), latent.png, grid.png.
+        plots/ae/seed_<seed>/loss.csv (per epoch). Its figures are stage ae_figures'.
 """
 
 import argparse
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
-from stages.lib.data import DATASETS, load_data
+from stages.lib.data import load_data
 from stages.lib.models import AEConfig, Autoencoder, config_dict
 from stages.lib.runtime import seed_everything, setup
 from stages.lib.train import Recipe, ae_objective, evaluate, fit, history_table
@@ -32,20 +31,8 @@ def main() -> None:
     model.eval()
 
     tag = f"seed_{seed}"
-    plot_dir = Path("plots/ae") / tag
+    separation = study.separation(model.encode, data)
     with io.transaction() as out:
-        separation = study.latent_outputs(
-            out,
-            plot_dir=plot_dir,
-            title=f"Autoencoder, seed {seed}",
-            encode=model.encode,
-            decode=model.decode,
-            latent=p.ae.latent,
-            data=data,
-            classes=DATASETS[p.dataset].classes,
-            limit=p.latent_grid.range,
-            size=p.latent_grid.size,
-        )
         out.write_json(
             Path("metrics/ae") / f"{tag}.json",
             {
@@ -55,7 +42,7 @@ def main() -> None:
                 **separation,
             },
         )
-        out.write_csv(plot_dir / "loss.csv", *history_table(history))
+        out.write_csv(Path("plots/ae") / tag / "loss.csv", *history_table(history))
         out.save_checkpoint(Path("models/ae") / tag, model, config_dict(model.config))
 
 

@@ -31,16 +31,26 @@ def main() -> None:
     device = setup(p.device)
     data = load_data(device)
     a, v, c = p.ae, p.vae, p.classifier
-    kinds = {  # builder, batched class, objective, recipe, name: the study's, one batched model per kind
-        "ae": (lambda: Autoencoder(AEConfig(hidden=a.hidden, latent=a.latent)), BatchedAutoencoder, ae_objective, a),
-        "vae": (lambda: VAE(VAEConfig(hidden=v.hidden, latent=v.latent)), BatchedVAE, vae_objective, v),
+    kinds = {  # builder, batched class, objective, (epochs, batch size, lr): the study's recipes
+        "ae": (
+            lambda: Autoencoder(AEConfig(hidden=a.hidden, latent=a.latent)),
+            BatchedAutoencoder,
+            ae_objective,
+            (a.epochs, a.batch_size, a.lr),
+        ),
+        "vae": (
+            lambda: VAE(VAEConfig(hidden=v.hidden, latent=v.latent)),
+            BatchedVAE,
+            vae_objective,
+            (v.epochs, v.batch_size, v.lr),
+        ),
     }
     with io.transaction() as out:
         folder = out.directory(FRESH)
         test_losses = {}
-        for kind, (build, batched, objective, r) in kinds.items() if seeds else ():
+        for kind, (build, batched, objective, (epochs, batch_size, lr)) in kinds.items() if seeds else ():
             streams = tuple(stream_seed(s, STREAMS[kind]) for s in seeds)
-            recipe = Recipe(r.epochs, r.batch_size, r.lr, streams[0], p.precision, member_seeds=streams)
+            recipe = Recipe(epochs, batch_size, lr, streams[0], p.precision, member_seeds=streams)
             name = f"train_fresh: {len(seeds)} {kind}s"
             model, history = fit_fresh_seeds(build, batched, objective, *data, recipe, name)
             for k, seed in enumerate(seeds):

@@ -3,16 +3,16 @@
 Loss per image: Bernoulli reconstruction (binary cross-entropy summed over pixels) plus the
 closed-form KL to N(0, I) (Kingma and Welling 2014, appendix B); see stages/lib/losses.py.
 
-Reads:  params.yaml (dataset, device, precision, vae), data/idx.
+Reads:  params.yaml (device, precision, vae), data/idx.
 Writes: models/vae/ (config.json + model.safetensors), metrics/vae.json (test loss and its
         terms, MSE per pixel of the mean reconstruction, latent separation),
-        plots/vae/loss.csv, latent.png (means), grid.png (a walk over the prior).
+        plots/vae/loss.csv. Its figures are stage vae_figures'.
 """
 
 from pathlib import Path
 
 from stages.lib import cli, io, params, study
-from stages.lib.data import DATASETS, load_data
+from stages.lib.data import load_data
 from stages.lib.models import VAE, VAEConfig, config_dict
 from stages.lib.runtime import seed_everything, setup
 from stages.lib.train import Recipe, fit, history_table, vae_objective
@@ -39,19 +39,8 @@ def main() -> None:
     # fit evaluated the final model on the test set. A second pass would draw new latent
     # samples and report a loss that differs from the last point of the loss curve.
     test_terms = {k: v for k, v in history[-1].items() if k.startswith("test_")}
+    separation = study.separation(encode_mean, data)
     with io.transaction() as out:
-        separation = study.latent_outputs(
-            out,
-            plot_dir=Path("plots/vae"),
-            title="VAE",
-            encode=encode_mean,
-            decode=model.decode,
-            latent=v.latent,
-            data=data,
-            classes=DATASETS[p.dataset].classes,
-            limit=p.prior_grid.range,
-            size=p.prior_grid.size,
-        )
         out.write_json(
             Path("metrics/vae.json"),
             {

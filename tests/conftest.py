@@ -40,7 +40,14 @@ def pipeline(tmp_path_factory):
     return build_pipeline(tmp_path_factory.mktemp("e2e"))
 
 
-END_TO_END = {"test_pipeline.py", "test_readme.py", "test_reproduction.py", "test_explorer.py", "test_grid.py"}
+END_TO_END = {
+    "test_pipeline.py",
+    "test_readme.py",
+    "test_reproduction.py",
+    "test_explorer.py",
+    "test_grid.py",
+    "test_stage_params.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from stages.lib.params import RECORD_ENV
 from tests.synthetic import copy_stages, write_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,13 @@ STAGES = {
     "download",
     "train_ae@1",
     "train_ae@2",
+    "ae_figures@1",
+    "ae_figures@2",
     "pca",
+    "pca_figures",
     "sweep",
     "train_vae",
+    "vae_figures",
     "classifier",
     "sample",
     "judge",
@@ -43,6 +48,8 @@ STAGES = {
     "report",
     "explorer",
 }
+# The stages that train or fit a model: a change to what a figure shows must rerun none.
+TRAINING = {"train_ae", "pca", "sweep", "train_vae", "classifier"}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
 
@@ -139,11 +146,17 @@ def check_output(path: Path) -> None:
         assert path.stat().st_size > 0, path
 
 
+def params_read(repo: Path) -> Path:
+    """Where the first repro's stages wrote the params keys they read, one file per stage."""
+    return repo.parent / "params_read"
+
+
 def build_pipeline(root: Path) -> tuple[Path, dict, str]:
-    """One full `dvc repro`, committed, and pushed with its run cache to a local-directory DVC remote."""
+    """One full `dvc repro`, committed, and pushed with its run cache to a local-directory DVC
+    remote. Its stages note the params keys they read (tests/test_stage_params.py reads them)."""
     repo = root / "repo"
     env = make_repo(repo, root / "mirror")
-    output = dvc(repo, env, "repro")
+    output = dvc(repo, {**env, RECORD_ENV: str(params_read(repo))}, "repro")
     dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
     commit(repo, env, "results")
     dvc(repo, env, "push", "--run-cache")

@@ -2,12 +2,21 @@
 
 Every error names the key (``ae.epochs``), what was expected and what was found, so a
 typo in ``dvc exp run -S`` is caught by the first stage that starts.
+
+With ``$STAGES_PARAMS_READ`` set to a folder, a process notes every leaf key it reads
+(``ae.epochs``; a whole block read field by field counts as its leaves) and writes them at exit
+to ``<folder>/<stage>.json``, the stage named by DVC's ``$DVC_STAGE``: tests/test_stage_params.py
+compares that with the keys each stage lists in dvc.yaml.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import dataclasses
+import json
+import os
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +44,43 @@ TRAIN_SIZE = 60_000  # a batch larger than the training set is one batch
 SEED_MAX = 2**64 - 1  # torch.manual_seed's range
 
 
+RECORD_ENV = "STAGES_PARAMS_READ"
+_reads: set[str] | None = None  # the leaf keys read so far, while recording
+
+
+class _Keyed:
+    """Base of the params dataclasses: while recording, each read of a leaf notes its key.
+
+    ``_key`` is the instance's key prefix (``"ae."``; ``""`` at the top), set by the loader
+    once the instance is built, so that validation in ``__post_init__`` counts as no read;
+    an instance not built from a file (None) notes nothing."""
+
+    _key: str | None = None
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if _reads is not None and name in type(self).__dataclass_fields__ and not isinstance(value, _Keyed):
+            prefix = object.__getattribute__(self, "_key")
+            if prefix is not None:
+                _reads.add(prefix + name)
+        return value
+
+
+def _record_reads(folder: Path) -> None:
+    global _reads
+    if _reads is not None:
+        return
+    _reads = set()
+    stage = os.environ.get("DVC_STAGE") or Path(sys.argv[0]).stem
+    atexit.register(_write_reads, folder / f"{stage}.json")
+
+
+def _write_reads(path: Path) -> None:
+    seen = set(json.loads(path.read_text())) if path.is_file() else set()  # a stage run twice: both runs
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sorted(seen | (_reads or set())), indent=1) + "\n")
+
+
 def _between(low: float, high: float) -> Any:
     return field(metadata={"min": low, "max": high})
 
@@ -60,7 +106,7 @@ GRID_RANGE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
-class AEParams:
+class AEParams(_Keyed):
     hidden: int = _between(*HIDDEN)
     latent: int = _between(*LATENT_2D)
     epochs: int = _between(*EPOCHS)
@@ -70,7 +116,7 @@ class AEParams:
 
 
 @dataclass(frozen=True)
-class GridParams:
+class GridParams(_Keyed):
     """A figure's decoded grid: ``size`` x ``size`` cells over -range..range on both axes."""
 
     range: float = _between(*GRID_RANGE)
@@ -78,14 +124,14 @@ class GridParams:
 
 
 @dataclass(frozen=True)
-class PCAParams:
+class PCAParams(_Keyed):
     components: int = _between(*LATENT_2D)
     fit_images: int = _between(2, TRAIN_SIZE)  # training images the fit sees, drawn by `seed`
     seed: int = _seed()
 
 
 @dataclass(frozen=True)
-class SweepParams:
+class SweepParams(_Keyed):
     sizes: tuple[int, ...] = field(
         metadata={"nonempty": True, "sorted": True, "unique": True, "min": 1, "max": INPUT_DIM}
     )
@@ -93,7 +139,7 @@ class SweepParams:
 
 
 @dataclass(frozen=True)
-class VAEParams:
+class VAEParams(_Keyed):
     hidden: int = _between(*HIDDEN)
     latent: int = _between(*LATENT_2D)
     epochs: int = _between(*EPOCHS)
@@ -103,7 +149,7 @@ class VAEParams:
 
 
 @dataclass(frozen=True)
-class ClassifierParams:
+class ClassifierParams(_Keyed):
     epochs: int = _between(*EPOCHS)
     batch_size: int = _between(*BATCH)
     lr: float = _lr()
@@ -112,7 +158,7 @@ class ClassifierParams:
 
 
 @dataclass(frozen=True)
-class SampleParams:
+class SampleParams(_Keyed):
     count: int = _between(1, 1024)  # images drawn per figure
     score_count: int = _between(2, 100_000)
     seeds: tuple[int, ...] = _seeds()
@@ -126,7 +172,7 @@ class SampleParams:
 
 
 @dataclass(frozen=True)
-class RobustnessParams:
+class RobustnessParams(_Keyed):
     """Fresh seeds for the seed-dependent claims: ``seed_count`` more autoencoders and VAEs
     (the study's recipes), member k re-drawing its initialisation, batch order, VAE noise and
     sample sets from seed ``first_seed + k``; and ``classifier_count`` more classifiers scoring
@@ -146,7 +192,7 @@ class RobustnessParams:
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(_Keyed):
     dataset: str = field(metadata={"choices": tuple(DATASETS)})
     device: str = field(metadata={"check": "device"})
     precision: str = field(metadata={"choices": ("fp32", "bf16")})
@@ -260,7 +306,9 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         if name not in raw:
             raise ParamsError(f"missing key {key}")
         values[name] = _convert(raw[name], hints[name], dict(f.metadata), key)
-    return cls(**values)
+    built = cls(**values)
+    object.__setattr__(built, "_key", prefix)  # from here on, reads are noted (when recording)
+    return built
 
 
 def _convert(value: Any, tp: Any, meta: dict[str, Any], key: str) -> Any:
@@ -300,6 +348,8 @@ def load(path: Path = PARAMS_FILE, *, this_machine: bool = True) -> Params:
     device or precision is checked for what it says, not for this machine's hardware."""
     if not path.is_file():
         raise ParamsError(f"{path} not found; run stages from the project root")
+    if os.environ.get(RECORD_ENV):
+        _record_reads(Path(os.environ[RECORD_ENV]))
     token = _THIS_MACHINE.set(this_machine)
     try:
         return parse(path.read_text(encoding="utf-8"), str(path))

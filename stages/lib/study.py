@@ -1,4 +1,4 @@
-"""Steps the stages share: draw a 2-D model's figures, score its latent space and reconstructions."""
+"""Steps the stages share: score a 2-D model's latent space and reconstructions, draw its figures."""
 
 from __future__ import annotations
 
@@ -34,7 +34,13 @@ def codes(encode: Codec, split: Split) -> torch.Tensor:
     return predict(encode, split.images).float()
 
 
-def latent_outputs(
+def separation(encode: Codec, data: tuple[Split, Split]) -> dict[str, float | list[float]]:
+    """A 2-D model's separation metrics (silhouette, 5-NN accuracy, code spread) on its codes."""
+    train, test = data
+    return metrics.separation(codes(encode, train), train.labels, codes(encode, test), test.labels)
+
+
+def latent_figures(
     out: Outputs,
     *,
     plot_dir: Path,
@@ -42,20 +48,17 @@ def latent_outputs(
     encode: Codec,
     decode: Codec,
     latent: int,
-    data: tuple[Split, Split],
+    test: Split,
     classes: Sequence[str],
     limit: float,
     size: int,
-) -> dict[str, float | list[float]]:
-    """Write ``latent.png`` and ``grid.png`` for a 2-D model; return its separation metrics."""
-    train, test = data
-    train_codes, test_codes = codes(encode, train), codes(encode, test)
+) -> None:
+    """Write ``latent.png`` (the test codes) and ``grid.png`` (a decoded walk) for a 2-D model."""
     scatter = plots.scatter_figure(
-        test_codes.cpu().numpy(), test.labels.cpu().numpy(), classes, f"{title}: test-set latent codes"
+        codes(encode, test).cpu().numpy(), test.labels.cpu().numpy(), classes, f"{title}: test-set latent codes"
     )
     out.save_figure(plot_dir / "latent.png", scatter)
     images = grid_images(decode, latent, limit, size, test.images.device)
     out.save_figure(
         plot_dir / "grid.png", plots.grid_figure(images, limit, size, f"{title}: decoded {size}x{size} grid")
     )
-    return metrics.separation(train_codes, train.labels, test_codes, test.labels)

@@ -1,0 +1,42 @@
+"""Draw the figures of the trained VAE: its latent means and a walk over its prior.
+
+Apart from training, so that a figure's param (prior_grid) reruns no training.
+
+Reads:  params.yaml (dataset, prior_grid), models/vae/, data/idx (test images).
+Writes: plots/vae/latent.png (the test images' latent means), plots/vae/grid.png (a decoded
+        walk over the N(0, I) prior).
+"""
+
+from pathlib import Path
+
+from stages.lib import cli, io, params, study
+from stages.lib.data import DATA_DIR, DATASETS, load_split
+from stages.lib.models import load_model
+from stages.lib.runtime import setup
+
+
+def main() -> None:
+    p = params.load()
+    test = load_split(DATA_DIR, "test", setup("cpu"))
+    model = load_model(Path("models/vae"))
+
+    def encode_mean(x):
+        return model.encode(x)[0]
+
+    with io.transaction() as out:
+        study.latent_figures(
+            out,
+            plot_dir=Path("plots/vae"),
+            title="VAE",
+            encode=encode_mean,
+            decode=model.decode,
+            latent=model.config.latent,
+            test=test,
+            classes=DATASETS[p.dataset].classes,
+            limit=p.prior_grid.range,
+            size=p.prior_grid.size,
+        )
+
+
+if __name__ == "__main__":
+    cli.run(main)
