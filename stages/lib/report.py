@@ -164,18 +164,18 @@ def verdict_section(verdicts: list[Verdict], standings: list[robustness.Robustne
 def robustness_section(m: Metrics, standings: list[robustness.Robustness | None]) -> str:
     """The method behind the verdicts' column over fresh seeds, and the labels' counts."""
     r, counts = m.p.robustness, robustness.label_counts(standings)
-    instrument = m.robustness["instrument"]
-    if not r.seeds:
+    instrument, count = m.robustness["instrument"], r.seed_count
+    if not count:
         seeds = "No fresh seeds were trained (`robustness.seed_count: 0`): the seed-dependent verdicts are unmeasured."
     else:
         seeds = (
-            f"{r.seeds} fresh seeds ({r.first_seed} to {r.first_seed + r.seeds - 1}) train {r.seeds} more "
+            f"{count} fresh seeds ({r.first_seed} to {r.first_seed + count - 1}) train {count} more "
             "autoencoders and VAEs with the study's recipes (one batched model per kind). Seed s re-draws the "
             "autoencoder's and the VAE's initial weights and batch order, the VAE's sampling noise, its "
             f"{len(m.p.sample.seeds)} sets of {m.p.sample.score_count} samples and its grid as the study's code "
             "drew it. Each claim's own rule, the one that decides its verdict above, is applied per seed: "
             "per fresh autoencoder where the study judged per run, to the autoencoder and the VAE of one seed "
-            f"where it compares the two, and per disjoint triple of seeds ({r.seeds // robustness.STUDY_RUNS} here) "
+            f"where it compares the two, and per disjoint triple of seeds ({count // robustness.STUDY_RUNS} here) "
             "for claims 1 and 2, which speak of three runs. A share of seeds gets a Wilson 95% interval; "
             f"*solid* when it lies above {robustness.SOLID_ABOVE} and reaches {robustness.SOLID_REACHES} "
             f"(Bouthillier et al., MLSys 2021), *solid against* when it lies below {robustness.SOLID_ABOVE}, "
