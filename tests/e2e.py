@@ -43,6 +43,13 @@ STAGES = {
     "explorer",
 }
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+# A command prefix that starts the command with SIGINT ignored, as a script's `cmd &` job (no
+# job control) and everything it starts are: the disposition survives exec.
+SIGINT_IGNORED = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
