@@ -3,7 +3,8 @@
 # make check  - did this run reproduce the reference run? (exit 1 if a verdict leaves its predictive set or a metric its limit)
 # make reference - record this run as the reference of its data set (reference/<dataset>.json)
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
-# make bench  - the benchmarks in benchmarks/
+# make bench  - the CPU benchmarks in benchmarks/ that need nothing else (benchmarks/README.md);
+#              make bench-explorer (after make repro; Chromium), make bench-grid (root)
 # make lock   - re-pin requirements.txt from requirements.in
 VENV ?= .venv
 # The first of python3.11 ... python3.14 on PATH, else python3 if it is 3.11 or newer.
@@ -14,7 +15,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference grid test lint bench lock clean
+.PHONY: install python repro check reference grid test lint bench bench-explorer bench-grid lock clean
 
 install: $(VENV)/.installed
 
@@ -53,7 +54,16 @@ bench: install
 	$(BIN)/python -m benchmarks.epoch
 	$(BIN)/python -m benchmarks.step
 	$(BIN)/python -m benchmarks.sweep
+	$(BIN)/python -m benchmarks.robustness
 	$(BIN)/python -m benchmarks.study
+
+# The explorer page of the study's outputs (report/explorer.html, models/) in headless Chromium.
+bench-explorer: install
+	$(BIN)/python -m benchmarks.explorer
+
+# A Ray grid in a network namespace of its own: needs root for `unshare -n`.
+bench-grid: install
+	$(BIN)/python -m benchmarks.grid
 
 lock: install
 	$(BIN)/python -m pip install -q uv

@@ -51,6 +51,13 @@ STAGES = {
 # The stages that train or fit a model: a change to what a figure shows must rerun none.
 TRAINING = {"train_ae", "pca", "sweep", "train_vae", "classifier"}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+# A command prefix that starts the command with SIGINT ignored, as a script's `cmd &` job (no
+# job control) and everything it starts are: the disposition survives exec.
+SIGINT_IGNORED = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
