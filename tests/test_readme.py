@@ -116,17 +116,10 @@ CHECKS = {
 }
 
 
-def grid_block() -> list[str]:
-    """The block of grids on a Ray cluster: Ray needs a network namespace of its own here, so
-    test_grid.py runs these lines, verbatim, inside one."""
-    (block,) = [b for b in readme_blocks() if any("tools.grid" in line for line in b)]
-    return block
-
-
 def test_every_readme_command_is_run_here_or_names_the_test_that_covers_it():
     shown = [c for block in readme_blocks() for c in block]
     assert len(shown) == len(set(shown)), "a command appears twice"
-    assert set(shown) == set(CHECKS) | set(COVERED_ELSEWHERE) | set(grid_block())
+    assert set(shown) == set(CHECKS) | set(COVERED_ELSEWHERE)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +157,7 @@ def test_the_readme_commands_do_what_it_says(pipeline, tmp_path):
     substitutions = {"/path/to/dvc-store": str(tmp_path / "store"), "/path/to/repo": str(repo)}
     for block in readme_blocks():
         for line in block:
-            if line in COVERED_ELSEWHERE or line in grid_block():
+            if line in COVERED_ELSEWHERE:
                 continue
             cwd = tmp_path / "elsewhere" if line.startswith("git clone") else repo
             CHECKS[line](repo, env, shell(line, cwd, env, substitutions))
