@@ -323,19 +323,22 @@ def locked(path: Path):
 
 
 def push_outputs(repo: Path, remote: str, rev: str) -> str:
-    """To the DVC remote: the experiment's outputs and run-cache entries (what `dvc exp push
-    --run-cache` sends, but DVC sends them after the git ref), and the objects of every
-    run-cache entry whose outputs are here, metrics and plots included: `dvc push --run-cache`
-    sends the entries alone (DVC 3.67), and an entry whose outputs are not on the remote is not
-    restored elsewhere: the stage runs again."""
+    """To the DVC remote: the experiment's outputs (what `dvc exp push` sends, but DVC sends
+    them after the git ref), then the run-cache entries of its stages and their outputs,
+    metrics and plots included: `dvc push --run-cache` sends the entries alone (DVC 3.67), an
+    entry whose outputs are not on the remote is not restored elsewhere (the stage runs again),
+    and DVC logs an entry that fails to copy and goes on. So the entries are copied here and
+    checked. Only this experiment's entries: the node's cache holds other grids' too."""
     from dvc.exceptions import CollectCacheError
     from dvc.repo import Repo
+    from dvc.stage.cache import _can_hash, _get_stage_hash
 
     with contextlib.chdir(repo), Repo() as dvc_repo:  # DVC resolves outputs' paths from the cwd
         cache = dvc_repo.stage_cache
-        entries = [(key.name, value.name) for key in Path(cache.cache_dir).glob("*/*") for value in key.iterdir()]
+        keys = sorted({_get_stage_hash(stage) for stage in dvc_repo.index.stages if _can_hash(stage)})
+        entries = [(key, value.name) for key in keys for value in sorted(Path(cache._get_cache_dir(key)).glob("*"))]
         objs = set()
-        for entry in sorted(entries):
+        for entry in entries:
             try:
                 used = cache.get_used_objs([entry])
             except CollectCacheError:  # fetched from the remote, its outputs are not here
@@ -344,18 +347,21 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
         result = dvc_repo.cloud.push(objs, remote=remote)
         if result.failed:
             raise RuntimeError(f"{len(result.failed)} objects of the run cache failed to push")
-        pushed = dvc_repo.push(remote=remote, run_cache=True, revs=[rev], workspace=False)
-        # DVC logs a run-cache entry that fails to copy and goes on (DVC 3.67): check them.
+        pushed = dvc_repo.push(remote=remote, revs=[rev], workspace=False)
         odb = dvc_repo.cloud.get_remote_odb(remote, "push --run-cache", hash_name="md5-dos2unix")
-        local = Path(dvc_repo.cache.legacy.path)
+        for key, value in entries:
+            target = odb.fs.join(odb.path, "runs", key[:2], key, value)
+            if not odb.fs.exists(target):
+                odb.fs.makedirs(odb.fs.parent(target), exist_ok=True)
+                odb.fs.put_file(os.path.join(cache._get_cache_dir(key), value), target)
         missing = [
-            entry
-            for entry in local.glob("runs/*/*/*")
-            if not odb.fs.exists(odb.fs.join(odb.path, *entry.relative_to(local).parts))
+            key for key, value in entries if not odb.fs.exists(odb.fs.join(odb.path, "runs", key[:2], key, value))
         ]
         if missing:
             raise RuntimeError(f"{len(missing)} run-cache entries failed to push")
-    return f"pushed to the DVC remote: {len(result.transferred) + pushed} objects and run-cache entries"
+    return (
+        f"pushed to the DVC remote: {len(result.transferred) + pushed} objects, {len(entries)} run-cache entries there"
+    )
 
 
 def push_point(clone: Path) -> list[str]:
@@ -529,7 +535,7 @@ def connect(address: str | None) -> str:
     if wide:
         ray.shutdown()
         raise GridError(f"the local Ray cluster listens on {', '.join(sorted(wide))}, not 127.0.0.1 alone")
-    return f"a local Ray cluster on 127.0.0.1 (token auth, {token})"
+    return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
 
 
 def auth_token() -> str:
@@ -570,8 +576,9 @@ def listening() -> set[tuple[str, int]]:
 
 def report(index: int, total: int, point: Point, result: dict) -> str:
     head = f"[{index}/{total}] {point.name} ({point})"
-    gpu = f" with GPU {','.join(result['gpus'])}" if result.get("gpus") else ""
-    where = f"{result['seconds']:.0f} s on node {result['node']}{gpu}"
+    held = [f"{result['resources']['CPU']:g} CPU"] if "CPU" in result.get("resources", {}) else []
+    held += [f"GPU {','.join(result['gpus'])}"] if result.get("gpus") else []
+    where = f"{result['seconds']:.0f} s on node {result['node']}" + (f" with {', '.join(held)}" if held else "")
     if result.get("kept"):
         tail = "\n".join(f"    {line}" for line in result["log"][-LOG_TAIL:])
         return (
@@ -794,6 +801,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         ray.shutdown()
+        if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
+            sweep(clones_dir())
     code = INTERRUPTED if outcome.interrupted else 0
     if outcome.finished:
         try:
