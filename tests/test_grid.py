@@ -432,7 +432,7 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
         assert "1 of 2 points failed" in failed.stderr
         # Status lines while ro-2 ran: node, stage, epoch, at most one per STATUS_S.
         status = re.findall(r"^grid: ro-2 on 127\.0\.0\.1 [0-9a-f]{8}: (.*) \((\d+) s\)$", failed.stdout, re.MULTILINE)
-        assert any(re.fullmatch(r"train_vae: epoch \d/2", text) for text, _ in status), status
+        assert any(re.fullmatch(r"train_vae, epoch \d/2", text) for text, _ in status), status
         seconds = [int(s) for _, s in status]
         assert all(b - a >= grid.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
 
