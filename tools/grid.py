@@ -391,7 +391,7 @@ def push_point(clone: Path) -> list[str]:
 
 _TEXT = {"stdout": PIPE, "stderr": STDOUT, "text": True}
 STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
-EPOCH = re.compile(r"^(\S+): epoch (\d+)/(\d+)")
+EPOCH = re.compile(r"^(.+?): epoch (\d+)/(\d+)")
 
 
 def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=None) -> dict:
@@ -475,7 +475,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
             keep = True
             (clone / KEPT).write_text(f"{point.name}\n")
             result["kept"] = str(clone)
-            result["finish"] = f"{sys.executable} -m tools.grid --finish {clone}"
+            result["finish"] = f"cd {repo} && {sys.executable} -m tools.grid --finish {clone}"
             return result
         result.update(ok=True, rev=rev)
         return result
