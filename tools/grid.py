@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import PIPE, STDOUT
 
@@ -204,6 +204,9 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
 class Claim:
     done: dict[str, str]  # points already on the git remote from an earlier run of this grid: name -> commit
     leases: dict[str, str]  # each point's ref -> the commit it may replace there ("": none)
+    ref: str = field(default="", compare=False)  # refs/grids/NAME
+    commit: str = field(default="", compare=False)  # the claim pushed there, "state: running"
+    message: str = field(default="", compare=False)
 
 
 def _refs(lines: str) -> dict[str, str]:
@@ -230,7 +233,14 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
     same_grid = False
     if previous:
         git(root, "fetch", "-q", remotes.git_url, claim_ref)
-        same_grid = f"digest: {digest}" in git(root, "log", "-1", "--format=%B", "FETCH_HEAD")
+        said = git(root, "log", "-1", "--format=%B", "FETCH_HEAD")
+        same_grid = f"digest: {digest}" in said
+        if same_grid and "state: running" in said and not replace:
+            started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+            raise GridError(
+                f"grid {grid!r} is running ({claim_ref} on git remote {remotes.git!r}: started by "
+                f"{started.group(1) if started else '?'}): wait for it to end, or --replace if its driver is gone"
+            )
     done = {ref.rsplit("/", 1)[1]: sha for ref, sha in on_remote.items() if same_grid and ref in ours}
     clashes = {ref.rsplit("/", 1)[1] for ref in on_remote if ref.rsplit("/", 1)[1] not in done}
     # Here, a name is fine where it is a point of this grid pulled from the remote, same commit.
@@ -252,7 +262,9 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
     if replace:
         done = {}
     stamp = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
-    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp}\n" + "".join(f"{p.name}: {p}\n" for p in points)
+    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp}\nstate: running\n" + "".join(
+        f"{p.name}: {p}\n" for p in points
+    )
     ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
     ident |= {"GIT_COMMITTER_NAME": "tools.grid", "GIT_COMMITTER_EMAIL": "grid@localhost"}
     parent = previous if same_grid and not replace else commit  # a resumed grid fast-forwards its claim
@@ -266,7 +278,35 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
             f"({claim_ref} moved): choose another -n"
         ) from None
     leases = {ref: remote.get(ref, "") if replace else "" for ref in ours}
-    return Claim(done=done, leases=leases)
+    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message)
+
+
+def release(root: Path, remotes: Remotes, claim: Claim) -> None:
+    """Mark the grid's claim ended (a fast-forward of our own claim): the same grid may then
+    run again, keeping its finished points. Best effort: a grid whose claim stays running is
+    refused until --replace."""
+    ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
+    ident |= {"GIT_COMMITTER_NAME": "tools.grid", "GIT_COMMITTER_EMAIL": "grid@localhost"}
+    message = claim.message.replace("state: running", "state: ended")
+    with contextlib.suppress(GridError):
+        ended = git(
+            root,
+            "commit-tree",
+            f"{claim.commit}^{{tree}}",
+            "-p",
+            claim.commit,
+            "-m",
+            message,
+            env={**os.environ, **ident},
+        )
+        git(
+            root,
+            "push",
+            "-q",
+            f"--force-with-lease={claim.ref}:{claim.commit}",
+            remotes.git_url,
+            f"{ended}:{claim.ref}",
+        )
 
 
 # --- on a node: one point ----------------------------------------------------------------
@@ -287,10 +327,12 @@ KEPT = "kept"  # in a clone's folder whose push failed: kept for `--finish`, nev
 
 
 def _started(pid: int) -> str | None:
+    """The start time of a live process (a zombie, killed but not yet reaped, is gone)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def sweep(folder: Path) -> list[Path]:
@@ -585,12 +627,12 @@ def report(index: int, total: int, point: Point, result: dict) -> str:
             f"{head}: PUSH FAILED after {where}; its run is kept in {result['kept']} on that node; "
             f"to finish the push there: {result['finish']}\n{tail}"
         )
+    fetched = f"fetched {result['fetched']} files in {result['fetch_s']:.1f} s; " if "fetch_s" in result else ""
     if not result["ok"]:
         tail = "\n".join(f"    {line}" for line in result["log"][-LOG_TAIL:])
-        return f"{head}: FAILED after {where}; the end of its log:\n{tail}"
+        return f"{head}: FAILED after {where}; {fetched}the end of its log:\n{tail}"
     ran = [m for line in result["log"] for m in re.findall(r"Running stage '([^']+)'", line)]
     restored = [m for line in result["log"] for m in re.findall(r"Stage '([^']+)' is cached - skipping run", line)]
-    fetched = f"fetched {result['fetched']} files in {result['fetch_s']:.1f} s; " if "fetch_s" in result else ""
     return (
         f"{head}: done in {where}; {fetched}ran {', '.join(ran) or 'no stage'}; "
         f"restored from the run cache {', '.join(restored) or 'none'}"
@@ -788,8 +830,13 @@ def main(argv: list[str] | None = None) -> int:
         params = check(points, root)
         commit, remotes = baseline(root, args.git_remote)
         claimed = claim(root, remotes, commit, points, replace=args.replace)
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
         where = connect(args.address)
     except GridError as err:
+        release(root, remotes, claimed)
         print(f"error: {err}", file=sys.stderr)
         return 2
     import ray
@@ -803,6 +850,7 @@ def main(argv: list[str] | None = None) -> int:
         ray.shutdown()
         if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
             sweep(clones_dir())
+        release(root, remotes, claimed)
     code = INTERRUPTED if outcome.interrupted else 0
     if outcome.finished:
         try:
