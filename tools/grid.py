@@ -350,8 +350,14 @@ def sweep(folder: Path) -> list[Path]:
         else:
             if _started(int(pid)) == started:
                 continue
-        shutil.rmtree(clone, ignore_errors=True)
-        removed.append(clone)
+        # Renamed first (atomic): a command of the killed worker that still writes there for a
+        # moment can make this removal fail; the next sweep finishes it, whatever its age.
+        doomed = clone.with_name(f".{clone.name}.sweeping")
+        with contextlib.suppress(OSError):
+            clone.rename(doomed)
+            removed.append(clone)
+    for doomed in folder.glob(".*.sweeping/"):
+        shutil.rmtree(doomed, ignore_errors=True)
     return removed
 
 
