@@ -28,9 +28,11 @@ from tests.netns import RAY, RAY_ENV, namespace, refused
 GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
 
 
-def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int]:
-    """Seconds of one grid on a cluster of `nodes` one-CPU nodes, and how many nodes ran points."""
+def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int, list[tuple[int, float]]]:
+    """Seconds of one grid on a cluster of `nodes` one-CPU nodes, how many nodes ran points, and
+    each point's fetch (files, seconds) in the order the points ended."""
     _, driver = grid_remotes(built / "repo", env, where)
+    env = {**env, "XDG_CACHE_HOME": str(where / "cache")}  # the nodes' shared DVC cache: empty at first
     ray = [RAY, "start", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
     with namespace() as inside:
         run([*inside, *ray, "--head", "--port=6379", "--include-dashboard=false"], driver, env)
@@ -42,7 +44,8 @@ def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, 
     print(output)
     used = set(re.findall(r"on node 127\.0\.0\.1 ([0-9a-f]{8})", output))
     assert output.count(": done in ") == 4, output
-    return seconds, len(used)
+    fetches = [(int(n), float(s)) for n, s in re.findall(r"fetched (\d+) files in ([\d.]+) s", output)]
+    return seconds, len(used), fetches
 
 
 def main() -> None:
@@ -58,12 +61,15 @@ def main() -> None:
         env = {**env, **RAY_ENV, "RAY_AUTH_MODE": "token"}
         subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
         times: dict[int, list[float]] = {1: [], 2: []}
+        fetches: list[list[tuple[int, float]]] = []
         for r in range(args.repeats):
             for nodes in (1, 2):  # alternated, so drift on the machine falls on both
                 where = Path(tmp) / f"{nodes}-{r}"
                 where.mkdir()
-                seconds, used = timed_grid(built, env, nodes, where)
+                seconds, used, fetched = timed_grid(built, env, nodes, where)
                 times[nodes].append(seconds)
+                if nodes == 1:
+                    fetches.append(fetched)
                 print(f"repeat {r + 1}: {nodes} node(s): {seconds:.1f} s, points ran on {used} node(s)", flush=True)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
@@ -72,6 +78,10 @@ def main() -> None:
     for nodes, seconds in times.items():
         print(f"| {nodes} node(s) | {', '.join(f'{s:.1f}' for s in seconds)} | {statistics.median(seconds):.1f} |")
     print(f"two nodes / one: {statistics.median(times[2]) / statistics.median(times[1]):.2f}")
+    # On one node the points take turns to fetch: the first fetches the baseline into the
+    # node's cache, the others find it there.
+    for r, fetched in enumerate(fetches, start=1):
+        print(f"repeat {r}, one node, each point's fetch: " + ", ".join(f"{n} files in {s:.1f} s" for n, s in fetched))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """The grid tool: DVC's grid syntax, every point's params checked before any task, the
-repository's remotes; end to end on a Ray cluster of two nodes, inside a network namespace."""
+repository's remotes, the claim on a grid's name; end to end on Ray clusters, each inside a
+network namespace of its own (loopback only): docs/grids.md's commands, two grids under one
+name, a push that fails, a GPU, the local cluster's sockets and token, Ctrl-C, a lost worker."""
 
+import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
-from tests.netns import RAY_ENV, listening, members, namespace, needs_netns, on_loopback
-from tests.test_readme import grid_block
+from tests.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
 from tools import grid
 
 
@@ -103,26 +106,175 @@ def test_a_failed_point_shows_the_end_of_its_log_and_a_finished_one_what_ran():
     assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample")
 
 
-@needs_netns
-def test_the_local_cluster_listens_on_loopback_alone():
-    """In a namespace where Ray could pick another address (10.9.0.1, with a default route),
-    the local default still binds every port to 127.0.0.1; Ray's own default binds them to
-    every address."""
-    script = "from tools import grid; print(grid.connect(None)); import ray; ray.shutdown()"
-    with namespace(other_address="10.9.0.1") as inside:
-        holder = subprocess.Popen(
-            [*inside, sys.executable, "-c", script + "; import time; time.sleep(60)"],
-            cwd=ROOT,
-            env={**os.environ, **RAY_ENV},
-            stdout=subprocess.PIPE,
-            text=True,
+def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypatch, capsys, tmp_path):
+    """A node applies `-S FILE:...` to FILE in its clone: outside it, the write would land in
+    the node's temporary directory, or anywhere."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "params.yaml").write_text("k: 1\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(repo)
+    for path in ("../x/params.yaml", str(tmp_path / "x" / "params.yaml")):
+        assert grid.main(["-S", f"{path}:k=2"]) == 2
+        err = capsys.readouterr().err
+        assert f"params file {path} is outside the repository" in err, err
+    assert (tmp_path / "x" / "params.yaml").read_text() == "k: 1\n"
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [(None, True), ("", True), ("local", True), (" LOCAL ", True), ("auto", False), ("127.0.0.1:6379", False)],
+)
+def test_local_however_spelled_is_the_local_cluster(address, local):
+    assert grid.is_local(address) is local
+
+
+def remote_repo(tmp_path: Path) -> tuple[Path, dict, grid.Remotes, str]:
+    """A committed repository with a bare git remote that has its commit."""
+    repo, env = git_repo(tmp_path / "repo")
+    run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo, env)
+    remotes = grid.Remotes(git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url="unused")
+    return repo, env, remotes, run(["git", "rev-parse", "HEAD"], repo, env).strip()
+
+
+def test_a_grid_name_is_claimed_on_the_git_remote(tmp_path):
+    """A name in use is refused, naming the experiments, before any task; the same grid again
+    is refused while it runs and resumes once it has ended (its pushed points kept); --replace
+    takes the names, leasing only what it saw."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    points = grid.expand(["vae.epochs=1,2"], "g")
+    claimed = grid.claim(repo, remotes, commit, points, replace=False)
+    refs = [grid.exp_ref(commit, "g-1"), grid.exp_ref(commit, "g-2")]
+    assert claimed == grid.Claim(done={}, leases=dict.fromkeys(refs, ""))
+    assert "refs/grids/g" in run(["git", "ls-remote", remotes.git_url], repo, env)
+
+    run(["git", "push", "-q", "origin", f"HEAD:{refs[0]}"], repo, env)  # g-1 finished, g-2 did not
+    with pytest.raises(grid.GridError, match=r"grid 'g' is running .*: wait for it to end, or --replace"):
+        grid.claim(repo, remotes, commit, points, replace=False)
+    grid.release(repo, remotes, claimed)
+    again = grid.claim(repo, remotes, commit, points, replace=False)
+    assert again.done == {"g-1": commit}
+    grid.release(repo, remotes, again)
+    with pytest.raises(grid.GridError, match="grid name 'g' is taken on git remote 'origin' by another grid"):
+        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=3,4"], "g"), replace=False)
+
+    # Names made some other way (`dvc exp run -n`, another commit's grid), there or here.
+    run(["git", "push", "-q", "origin", f"HEAD:refs/exps/ab/{'c' * 38}/h-2"], repo, env)
+    with pytest.raises(grid.GridError, match="experiments h-2 already exist on git remote 'origin' or here"):
+        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=1,2"], "h"), replace=False)
+    run(["git", "update-ref", f"refs/exps/ab/{'c' * 38}/k-1", "HEAD"], repo, env)
+    with pytest.raises(grid.GridError, match="experiments k-1 already exist"):
+        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=1,2"], "k"), replace=False)
+
+    replaced = grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=3,4"], "g"), replace=True)
+    assert replaced == grid.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
+
+
+def test_of_two_grids_claiming_one_name_at_once_one_is_refused(tmp_path, monkeypatch):
+    """The same grid started twice at once: both find the name free, one claim is pushed first,
+    and git refuses the other's (not a fast-forward of it)."""
+    repo, _, remotes, commit = remote_repo(tmp_path)
+    points = grid.expand(["vae.epochs=1,2"], "twin")
+    git, first = grid.git, []
+
+    def pushed_first_elsewhere(root, *args, **kwargs):
+        if args[0] == "push" and not first:
+            first.append("started")
+            first.append(grid.claim(root, remotes, commit, points, replace=False))
+        return git(root, *args, **kwargs)
+
+    monkeypatch.setattr(grid, "git", pushed_first_elsewhere)
+    with pytest.raises(grid.GridError, match="grid name 'twin' was claimed on git remote 'origin' by another grid"):
+        grid.claim(repo, remotes, commit, points, replace=False)
+    assert isinstance(first[1], grid.Claim)  # the first grid's claim went through
+
+
+def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
+    """The lines `dvc exp run` and the training loop print, as a point's status reads them."""
+    seen = [
+        (grid.STAGE.search(line), grid.EPOCH.match(line))
+        for line in (
+            "Running stage 'train_vae':",
+            "train_vae: epoch 2/3 train_loss 531.9, test_loss 522.5 (0.9 s)",
+            "robustness: 4 VAEs: epoch 1/2 train_loss 547.3 (mean of members), test_loss 537.3 (0.7 s)",
         )
-        try:
-            assert holder.stdout.readline().strip() == "a local Ray cluster on 127.0.0.1"
-            ports = listening(inside)
-        finally:
-            holder.kill()
-    assert len(ports) >= 4 and all(on_loopback(p) for p in ports), ports
+    ]
+    assert seen[0][0].group(1) == "train_vae" and seen[1][1].groups() == ("train_vae", "2", "3")
+    assert seen[2][1].groups() == ("robustness: 4 VAEs", "1", "2")
+
+
+def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    me = f"{os.getpid()} {grid._started(os.getpid())}"
+    owners = {"dead": f"{gone.pid} 1", "reused": f"{os.getpid()} 1", "alive": me, "kept": f"{gone.pid} 1"}
+    for name, owner in owners.items():
+        (tmp_path / name / "repo").mkdir(parents=True)
+        (tmp_path / name / grid.OWNER).write_text(owner)
+    (tmp_path / "kept" / grid.KEPT).write_text("")
+    (tmp_path / "starting").mkdir()  # its owner has not written the file yet
+    (tmp_path / ".half.sweeping").mkdir()  # a sweep that a command still writing there made fail
+    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
+
+
+# --- on Ray clusters, each in a network namespace of its own ---------------------------------
+
+DOCS = ROOT / "docs" / "grids.md"
+
+
+def docs_blocks() -> list[list[str]]:
+    """The command blocks of docs/grids.md: a fresh clone's remotes, then the grids."""
+    from tests.test_readme import commands
+
+    return [commands(block) for block in re.findall(r"```sh\n(.*?)```", DOCS.read_text(), re.DOTALL)]
+
+
+def shell(inside: list[str], line: str, cwd: Path, env: dict, **substitutions: str) -> subprocess.CompletedProcess:
+    for placeholder, value in {"HEAD_IP": "127.0.0.1", "NODE_IP": "127.0.0.1", **substitutions}.items():
+        line = line.replace(placeholder, value)
+    return subprocess.run([*inside, "bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def holder(inside: list[str]) -> int:
+    return int(inside[1].removeprefix("--net=/proc/").removesuffix("/ns/net"))
+
+
+def clones(prefix: str) -> list[Path]:
+    return list(grid.clones_dir().glob(f"{prefix}-*"))
+
+
+GPU_NODE = (
+    "RAY_AUTH_MODE=token ray start --address=127.0.0.1:6379 --node-ip-address=127.0.0.1 --num-cpus=1 --num-gpus=1"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(pipeline, tmp_path_factory):
+    """The docs' cluster, started by its own lines (a token, a head, a node), and a third node
+    that declares a GPU; shared by the tests that run grids on it. Ray's environment: no
+    usage report, a capped object store, no dashboard; its own HOME (the token) and cache."""
+    _, env, _ = pipeline
+    where = tmp_path_factory.mktemp("cluster")
+    env = {k: v for k, v in env.items() if not k.endswith("MNIST_MIRROR")} | RAY_ENV
+    env |= {"HOME": str(where / "home"), "XDG_CACHE_HOME": str(where / "cache")}
+    env |= {"GIT_AUTHOR_NAME": "test", "GIT_COMMITTER_NAME": "test"}
+    env |= {"GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    (where / "home").mkdir()
+    _, token, head, node, _ = docs_blocks()[1]
+    with namespace() as inside:
+        for line in (token, head, node, GPU_NODE):
+            started = shell(inside, line, where, env)
+            assert started.returncode == 0, started.stdout + started.stderr
+        # Ray's `ray stop` would stop every Ray process on the machine, other tests' too: the
+        # namespace's end stops every process inside it instead.
+        yield inside, env
+
+
+def on_cluster(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tools.grid", "--address=127.0.0.1:6379", *args]
 
 
 def pushed_experiments(origin: Path, env: dict) -> set[str]:
@@ -131,7 +283,7 @@ def pushed_experiments(origin: Path, env: dict) -> set[str]:
 
 
 def point_lines(output: str) -> dict[str, str]:
-    """Point name -> its progress line."""
+    """Point name -> the line it ended with."""
     return {m.group(1): m.group(0) for m in re.finditer(r"^\[\d+/\d+\] (\S+) .*$", output, re.MULTILINE)}
 
 
@@ -140,60 +292,261 @@ def point_lines(output: str) -> dict[str, str]:
 REBUILT = {"report", "explorer"}
 
 
-@needs_netns
-def test_the_readme_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_the_remotes(pipeline, tmp_path):
-    """The README's grid block, line by line: the grid on a local cluster, then a head and a
-    second node started as separate processes and the same grid on them. Fashion-MNIST has no
-    copy in the DVC remote and no network to download from, so its two points fail, named
-    with their logs; the two MNIST points arrive in the git remote, list in `dvc exp show`
-    and compare in `dvc plots diff`; on the cluster, nothing trains again."""
-    repo, env, _ = pipeline
-    origin, driver = grid_remotes(repo, env, tmp_path)
-    env = {k: v for k, v in env.items() if not k.endswith("MNIST_MIRROR")} | RAY_ENV
-    local, token, head, node, cluster = grid_block()
-
-    with namespace() as inside:
-
-        def shell(line: str) -> subprocess.CompletedProcess:
-            line = line.replace("HEAD_IP", "127.0.0.1").replace("NODE_IP", "127.0.0.1")
-            return subprocess.run([*inside, "bash", "-c", line], cwd=driver, env=env, capture_output=True, text=True)
-
-        first = shell(local)
-        print(first.stdout)
-        assert first.returncode == 1, first.stdout + first.stderr
-        lines = point_lines(first.stdout)
-        finished = {name for name, line in lines.items() if ": done in " in line}
-        failed = {name for name, line in lines.items() if ": FAILED after " in line}
-        assert len(finished) == len(failed) == 2 and all("dataset=mnist" in lines[n] for n in finished), lines
-        assert first.stdout.count("could not fetch train-images-idx3-ubyte.gz from any source") == 2
-        assert "2 of 4 points failed" in first.stderr
-        assert pushed_experiments(origin, env) == finished
-
-        for line in (token, head, node):
-            started = shell(line)
-            assert started.returncode == 0, started.stdout + started.stderr
-        assert all(on_loopback(p) for p in listening(inside))
-        again = shell(cluster)
-        print(again.stdout)
-        assert again.returncode == 1, again.stdout + again.stderr
-        lines = point_lines(again.stdout)
-        assert {n for n, line in lines.items() if ": done in " in line} == finished
-        nodes = {re.search(r"on node 127\.0\.0\.1 ([0-9a-f]{8})", line).group(1) for line in lines.values()}
-        assert len(nodes) == 2, lines  # the points crossed a node boundary
-        for name in finished:
-            ran = re.search(r"; ran (.*?); restored", lines[name]).group(1)
-            assert set(ran.split(", ")) <= REBUILT | {"no stage"}, lines[name]
-
-    shown = json.loads(dvc_stdout(driver, env, "exp", "show", "--json"))
-    params = {
-        exp["name"]: rev["data"]["params"]["params.yaml"]["data"]
-        for commit in shown
+def shown(driver: Path, env: dict) -> dict[str, dict]:
+    """Experiment name -> its params and metrics, as `dvc exp show --json` gives them."""
+    return {
+        rev["name"]: rev["data"]
+        for commit in json.loads(dvc_stdout(driver, env, "exp", "show", "--json"))
         for exp in commit.get("experiments") or []
         for rev in exp["revs"]
     }
-    assert finished <= set(params) and {params[n]["vae"]["epochs"] for n in finished} == {1, 2}
+
+
+@needs_netns
+def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_the_remotes(
+    pipeline, cluster, tmp_path
+):
+    """docs/grids.md, line by line, from a fresh clone (no `origin`, no DVC remote): its
+    remotes, the grid on a local cluster, then the same grid on the cluster the docs' lines
+    started. Fashion-MNIST has no copy in the DVC remote and no network to download from, so
+    its two points fail, named, their whole logs kept; the two MNIST points arrive in the git
+    remote, list in `dvc exp show`, in the final table with the same values, and compare in
+    `dvc plots diff`. On the cluster the same grid keeps them and runs the failed ones again.
+    On the local cluster's one node, one point fetches the baseline and the others find it."""
+    inside, env = cluster
+    driver = tmp_path / "driver"
+    run(["git", "clone", "-q", str(pipeline[0]), str(driver)], tmp_path, env)
+    dvc(driver, env, "pull", "--run-cache")
+    run(["git", "remote", "remove", "origin"], driver, env)
+    dvc(driver, env, "remote", "remove", "store")
+    run([*GIT, "commit", "-qam", "a fresh clone: no remotes"], driver, env)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], tmp_path, env)
+    paths = {"/path/to/origin.git": str(tmp_path / "origin.git"), "/path/to/dvc-store": str(tmp_path / "store")}
+    for line in docs_blocks()[0]:
+        done = shell(inside, line, driver, env, **paths)
+        assert done.returncode == 0, line + done.stdout + done.stderr
+    local, _, _, _, again = docs_blocks()[1]
+
+    first = shell(inside, local, driver, env | {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    print(first.stdout, first.stderr)
+    assert first.returncode == 1, first.stdout + first.stderr
+    lines = point_lines(first.stdout)
+    finished = {name for name, line in lines.items() if ": done in " in line}
+    failed = {name for name, line in lines.items() if ": FAILED after " in line}
+    assert len(finished) == len(failed) == 2 and all("dataset=mnist" in lines[n] for n in finished), lines
+    for name in failed:
+        assert (
+            "could not fetch train-images-idx3-ubyte.gz from any source"
+            in (driver / "grid-logs" / f"{name}.log").read_text()
+        )
+    assert "2 of 4 points failed" in first.stderr
+    assert pushed_experiments(tmp_path / "origin.git", env) == finished
+    fetched = sorted(int(n) for n in re.findall(r"fetched (\d+) files in", first.stdout))
+    assert len(fetched) == 4 and fetched[:3] == [0, 0, 0] < fetched[3:], first.stdout  # one fetch per node
+
+    points = grid.expand(["vae.epochs=1,2", "dataset=mnist,fashion-mnist"], None)
+    table = grid.table(driver, points, dict.fromkeys(finished, "done") | dict.fromkeys(failed, "failed"))
+    print(table)
+    experiments = shown(driver, env)
+    for name in finished:
+        exp = experiments[name]
+        assert table.loc[name, "vae.epochs"] == exp["params"]["params.yaml"]["data"]["vae"]["epochs"]
+        assert table.loc[name, "vae test_loss"] == exp["metrics"]["metrics/vae.json"]["data"]["test_loss"]
+        assert table.loc[name, "state"] == "done"
+    assert re.search(r"^experiment\s*$", first.stdout, re.MULTILINE) or "verdicts held" in first.stdout
+
+    again_run = shell(inside, again, driver, env)
+    print(again_run.stdout, again_run.stderr)
+    assert again_run.returncode == 1, again_run.stdout + again_run.stderr
+    assert f"2 done before: {', '.join(sorted(finished))}" in again_run.stdout
+    assert set(point_lines(again_run.stdout)) == failed
     dvc(driver, env, "plots", "diff", *sorted(finished))
     assert (driver / "dvc_plots" / "index.html").is_file()
+
+
+def test_every_docs_command_is_run_by_a_test():
+    blocks = docs_blocks()
+    assert len(blocks) == 2 and [len(b) for b in blocks] == [3, 5], blocks
+    # The fixture `cluster` runs the token, head and node lines; the docs test the others.
+
+
+@needs_netns
+def test_two_grids_started_at_once_with_one_name(pipeline, cluster, tmp_path):
+    """Two users start the same grid at once under one name: one is refused before any task,
+    the other completes; another grid under that name is refused; the same one again keeps
+    what it pushed."""
+    inside, env = cluster
+    repo, _, _ = pipeline
+    origin, driver = grid_remotes(repo, env, tmp_path)
+    other = tmp_path / "other"
+    run(["git", "clone", "-q", str(origin), str(other)], tmp_path, env)
+    dvc(other, env, "remote", "modify", "--local", "store", "url", str(tmp_path / "store"))
+    env = env | {"RAY_AUTH_MODE": "token"}
+    cmd = [*inside, *on_cluster("-n", "twin", "-S", "vae.epochs=1")]
+    both = [
+        subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for d in (driver, other)
+    ]
+    outputs = [p.communicate(timeout=300) for p in both]
+    print(outputs)
+    codes = [p.returncode for p in both]
+    assert sorted(codes) == [0, 2], outputs
+    refused = outputs[codes.index(2)][1]
+    # Refused at its claim: pushed second, or it found the other's claim running.
+    assert re.search(
+        r"grid name 'twin' was claimed on git remote 'origin' by another grid|grid 'twin' is running", refused
+    )
+    assert "done in" in outputs[codes.index(0)][0]
+    assert pushed_experiments(origin, env) == {"twin-1"}
+
+    different = subprocess.run(
+        [*inside, *on_cluster("-n", "twin", "-S", "vae.epochs=2")], cwd=driver, env=env, capture_output=True, text=True
+    )
+    assert different.returncode == 2 and "grid name 'twin' is taken" in different.stderr, different.stderr
+    rerun = subprocess.run(cmd, cwd=other, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "1 done before: twin-1" in rerun.stdout, rerun.stdout + rerun.stderr
+
+
+def immutable(path: Path, on: bool) -> None:
+    """chattr: a folder that even root cannot write into (the tests run as root)."""
+    subprocess.run(["chattr", "-R", "+i" if on else "-i", str(path)], check=True, capture_output=True)
+
+
+def chattr_works(tmp_path: Path) -> bool:
+    (tmp_path / "probe").mkdir()
+    done = subprocess.run(["chattr", "+i", str(tmp_path / "probe")], capture_output=True)
+    subprocess.run(["chattr", "-i", str(tmp_path / "probe")], capture_output=True)
+    return done.returncode == 0
+
+
+@needs_netns
+def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, cluster, tmp_path):
+    """The DVC remote turns read-only: the point restored from the run cache has nothing new
+    to push and arrives; the one that trained cannot push its outputs, so its ref never
+    reaches the git remote; it is named with its kept clone and the command that finishes
+    the push. With the remote back, a rerun of the grid completes it (the node's cache had
+    kept its run), and the kept clone's push would now replace nothing."""
+    if not chattr_works(tmp_path):
+        pytest.skip("chattr +i is not supported here")
+    inside, env = cluster
+    origin, driver = grid_remotes(pipeline[0], env, tmp_path)
+    env = env | {"RAY_AUTH_MODE": "token"}
+    cmd = [*inside, *on_cluster("-n", "ro", "-S", "vae.epochs=1,2")]
+    immutable(tmp_path / "store", True)
+    try:
+        failed = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
+    finally:
+        immutable(tmp_path / "store", False)
+    print(failed.stdout, failed.stderr)
+    kept = []
+    try:
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        lines = point_lines(failed.stdout)
+        assert ": done in " in lines["ro-1"], lines
+        found = re.search(
+            r"PUSH FAILED .*; its run is kept in (\S+) on that node; to finish the push there: (.+)$", lines["ro-2"]
+        )
+        assert found, lines
+        kept.append(Path(found.group(1)))
+        assert (kept[0] / "repo" / "dvc.lock").is_file()
+        assert re.fullmatch(rf"cd {kept[0]}/repo && \S+ -m tools\.grid --finish {kept[0]}", found.group(2))
+        assert "push attempt 4 of 4 failed" in (driver / "grid-logs" / "ro-2.log").read_text()
+        assert pushed_experiments(origin, env) == {"ro-1"}  # no ref without its outputs
+        assert "1 of 2 points failed" in failed.stderr
+        # Status lines while ro-2 ran: node, stage, epoch, at most one per STATUS_S.
+        status = re.findall(r"^grid: ro-2 on 127\.0\.0\.1 [0-9a-f]{8}: (.*) \((\d+) s\)$", failed.stdout, re.MULTILINE)
+        # A tiny stage takes seconds: a tick may or may not fall in one (the epoch: below).
+        assert {text.split(",")[0] for text, _ in status} & {"train_vae", "sample", "judge", "robustness"}, status
+        seconds = [int(s) for _, s in status]
+        assert all(b - a >= grid.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
+
+        rerun = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
+        print(rerun.stdout, rerun.stderr)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "1 done before: ro-1" in rerun.stdout and ": done in " in point_lines(rerun.stdout)["ro-2"]
+        assert pushed_experiments(origin, env) == {"ro-1", "ro-2"}
+        finish = subprocess.run(["bash", "-c", found.group(2)], env=env, capture_output=True, text=True)
+        assert finish.returncode == 1 and "stale info" in finish.stderr, finish.stdout + finish.stderr
+    finally:
+        for path in kept:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@needs_netns
+def test_a_point_on_auto_takes_a_gpu_where_the_cluster_declares_one(pipeline, cluster, tmp_path):
+    """On the cluster whose third node declares a GPU (`ray start --num-gpus=1`), a point whose
+    device is auto asks Ray for one: Ray places it there and hands it GPU 0. Its data set is
+    not in the remote, so it fails at once: the placement is what is checked, not CUDA."""
+    inside, env = cluster
+    _, driver = grid_remotes(pipeline[0], env, tmp_path)
+    args = ["--cpus=0.5", "-n", "gpu", "-S", "device=auto", "-S", "dataset=fashion-mnist"]
+    done = subprocess.run(
+        [*inside, *on_cluster(*args)], cwd=driver, env=env | {"RAY_AUTH_MODE": "token"}, capture_output=True, text=True
+    )
+    print(done.stdout, done.stderr)
+    assert "a GPU for 1" in done.stdout, done.stdout
+    assert re.search(
+        r"^\[1/1\] gpu-1 .*: FAILED after \d+ s on node 127\.0\.0\.1 [0-9a-f]{8} with 0\.5 CPU, GPU 0;",
+        done.stdout,
+        re.MULTILINE,
+    ), done.stdout
+
+
+@needs_netns
+def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
+    """In a namespace where Ray could pick another address (10.9.0.1, with a default route),
+    the local cluster (`RAY_ADDRESS=' Local '`) binds every port to 127.0.0.1, though this
+    shell says RAY_AUTH_MODE=disabled it takes a token (made, readable by its user alone; that a
+    client without it is refused, the Ctrl-C test shows), and `device: cuda` is refused for
+    want of a GPU. With Ray
+    made to listen everywhere (its single-machine setting off before the tool sets it), the
+    tool's check of the real sockets refuses the cluster."""
+    script = (
+        "import subprocess; from tools import grid; print(grid.connect(None), flush=True)"
+        # The sockets, while this driver holds the cluster (an idle driver's cluster went away
+        # before a second process could look).
+        "\nprint(subprocess.run(['ss', '-ltnH'], capture_output=True, text=True).stdout, flush=True)"
+        "\nfrom types import SimpleNamespace as N"
+        "\npoint = grid.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
+        "\ntry: grid.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
+        " cpus=1, where='it', claim=grid.Claim(done={}, leases={}))"
+        "\nexcept grid.GridError as err: print(err, flush=True)"
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, **RAY_ENV, "HOME": str(home), "RAY_ADDRESS": " Local ", "RAY_AUTH_MODE": "disabled"}
+    with namespace(other_address="10.9.0.1") as inside:
+        held = subprocess.run(
+            [*inside, sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    said = held.stdout.splitlines()
+    assert any(
+        re.fullmatch(
+            rf"a local Ray cluster at 127\.0\.0\.1:\d+ \(token auth, new token in {home}/.ray/auth_token\)", line
+        )
+        for line in said
+    ), held.stdout + held.stderr[-2000:]
+    assert "device cuda in c-1, but it has no GPU" in said, said
+    assert (home / ".ray" / "auth_token").stat().st_mode & 0o777 == 0o600
+    ports = [line.split()[3] for line in said if line.startswith("LISTEN")]
+    assert len(ports) >= 4 and all(on_loopback(p) for p in ports), ports
+
+    wide = (
+        # Ray imported first reads its settings then: the tool's come too late for it.
+        "import os; os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '1'; import ray; from tools import grid"
+        "\ntry: grid.connect(None)\nexcept grid.GridError as err: print(err)"
+    )
+    with namespace(other_address="10.9.0.1") as inside:
+        refused_wide = subprocess.run(
+            [*inside, sys.executable, "-c", wide],
+            cwd=ROOT,
+            env={**env, "RAY_AUTH_MODE": "token"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert re.match(
+        r"the local Ray cluster listens on .*10\.9\.0\.1:\d+.*, not 127\.0\.0\.1 alone", refused_wide.stdout
+    ), refused_wide.stdout + refused_wide.stderr[-2000:]
 
 
 def cmdline(pid: int) -> str:
@@ -212,14 +565,66 @@ def running(pid: int) -> bool:
 
 
 @needs_netns
+def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp_path):
+    """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) once one point has
+    finished and the other trains: the running one is cancelled, the finished one pulled, the
+    table printed, exit 130; then no process is left in the namespace and no clone in the
+    node's temporary directory. Meanwhile a client without the local cluster's token (the
+    shell says RAY_AUTH_MODE=disabled; the tool takes one all the same) is refused."""
+    origin, driver = grid_remotes(pipeline[0], pipeline[1], tmp_path)
+    env = {**pipeline[1], **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env["RAY_AUTH_MODE"] = "disabled"  # this shell's say: the tool's local cluster takes a token all the same
+    with namespace() as inside:
+        net = os.readlink(inside[1].removeprefix("--net="))
+        grid_run = subprocess.Popen(
+            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "-S", "vae.epochs=1,6"],
+            cwd=driver, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        output, client = [], None
+        for line in grid_run.stdout:
+            output.append(line)
+            if found := re.search(r"on a local Ray cluster at (127\.0\.0\.1:\d+) \(token auth", line):
+                # Another user's shell: no token, Ray's default of no auth: refused.
+                join = "import ray, sys; ray.init(address=sys.argv[1]); print('joined')"
+                no_token = {**env, "HOME": str(tmp_path / "elsewhere"), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+                client = subprocess.Popen(
+                    [*inside, sys.executable, "-c", join, found.group(1)],
+                    env=no_token, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
+            if "] stop-1 " in line:  # stop-2 trains for half a minute more
+                break
+        refused_client = client.communicate(timeout=120)
+        assert [pid for pid in members(net) if "exp run" in cmdline(pid) and "stop-2" in cmdline(pid)]
+        os.killpg(grid_run.pid, signal.SIGINT)
+        rest, _ = grid_run.communicate(timeout=180)
+        output = "".join(output) + rest
+        print(output)
+        deadline = time.monotonic() + 15
+        while set(members(net)) - {holder(inside)} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = {pid: cmdline(pid) for pid in set(members(net)) - {holder(inside)}}
+    assert grid_run.returncode == 130, output
+    assert ": done in " in point_lines(output)["stop-1"] and "stop-2" not in point_lines(output), output
+    assert "grid: interrupted: cancelling 1 running points" in output and "grid: pulled stop-1;" in output
+    assert re.search(r"^stop-2\s+6\s+cancelled\s", output, re.MULTILINE), output
+    assert "Traceback" not in output
+    assert not left, left
+    assert not list(grid.clones_dir().glob("*stop-*")), list(grid.clones_dir().glob("*stop-*"))
+    assert client.returncode != 0 and "joined" not in refused_client[0], refused_client
+    assert "InvalidAuthToken: Authentication token is missing or incorrect" in refused_client[1], refused_client
+    assert pushed_experiments(origin, env) == {"stop-1"}
+
+
+@needs_netns
 def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeline, tmp_path):
     """The worker running the point is killed while `dvc exp run` runs: Ray runs the point
     again, the experiment arrives once, and the lost run's `dvc exp run` ends within seconds
     instead of pushing later beside the retry. No code of the tool's ends it (started in a
-    session of its own, it ended all the same): Ray does, and this checks that it still does."""
+    session of its own, it ended all the same): Ray does, and this checks that it still does.
+    The lost run's clone, which its killed worker could not remove, is swept by the retry."""
     repo, env, _ = pipeline
     origin, driver = grid_remotes(repo, env, tmp_path)
-    env = {**env, **RAY_ENV}
+    env = {**env, **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
         grid_run = subprocess.Popen(
@@ -239,6 +644,7 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
         (exp_run,) = found
         worker = int(Path(f"/proc/{exp_run}/stat").read_text().rsplit(")", 1)[1].split()[1])
         assert cmdline(worker).startswith("ray::lost-1"), cmdline(worker)
+        (lost_clone,) = clones("lost")
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + 10  # the lost run's `dvc exp run` needs 30 s more on its own
         while running(exp_run) and time.monotonic() < deadline:
@@ -249,3 +655,4 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     assert grid_run.returncode == 0, output
     assert re.search(r"^\[1/1\] lost-1 \(vae\.epochs=2\): done in ", output, re.MULTILINE), output
     assert pushed_experiments(origin, env) == {"lost-1"}
+    assert not lost_clone.exists() and not list(grid.clones_dir().glob("*lost-*"))

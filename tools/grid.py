@@ -3,40 +3,59 @@
     python -m tools.grid -S 'ae.lr=3e-4,1e-3,3e-3' -S 'dataset=mnist,fashion-mnist'
 
 `-S` takes DVC's own grid syntax and expansion (Hydra sweeps, as `dvc exp run --queue -S`).
-Each point is a Ray task that clones the git remote at this commit, runs
-`dvc exp run --pull -n NAME -S ...` (data pulled from the DVC remote; a stage whose inputs the
-run cache has seen is restored, not rerun), then pushes the outputs of its run-cache entries
-and `dvc exp push --run-cache` the experiment to the git remote and its outputs and run-cache
-entries to the DVC remote. Only a finished run is pushed. At the end the driver pulls the
-finished experiments, so that `dvc exp show` and `dvc plots diff` list them here.
+Before any task the grid claims its name on the git remote (refs/grids/NAME, pushed without
+force: of two grids started at once with one name, one is refused); names that already exist
+there or here are refused unless the same grid is run again (then its finished points are kept
+and the others run) or `--replace` is given. Each point is a Ray task that clones the git
+remote at this commit into the node's temporary directory, shares the node's DVC cache,
+runs `dvc exp run --pull -n NAME -S ...`, then pushes, retrying with backoff: first the outputs
+and run-cache entries to the DVC remote, last the experiment's ref to the git remote (so no ref
+there lacks its outputs). A point whose push still fails keeps its clone and names the command
+that finishes it. The driver prints a status line per running point, pulls the finished
+experiments by full ref and ends with a table of the grid: varying params beside metrics.
 
-With no --address (nor RAY_ADDRESS) the cluster is a local one on this machine that listens on
-127.0.0.1 alone: whoever reaches a Ray cluster can run code on it (CVE-2023-48022).
+With no --address (nor RAY_ADDRESS), or with `local`, the cluster is a local one on this
+machine that listens on 127.0.0.1 alone, with token auth: whoever reaches a Ray cluster can
+run code on it (CVE-2023-48022).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
+import getpass
 import hashlib
+import json
 import os
 import re
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import PIPE, STDOUT
 
 PARAMS_FILE = "params.yaml"
-LOG_TAIL = 25  # lines of a failed point's log that the driver shows
+LOG_TAIL = 25  # lines of a failed point's log that the driver shows; the whole log goes to LOGS
+LOGS = "grid-logs"  # failed points' full logs, beside the driver (gitignored)
 # Tasks pass a few strings each way; Ray's default store (30% of RAM) would only hold memory.
 LOCAL_OBJECT_STORE = 128 * 2**20
-HEARTBEAT_S = 60  # a line at least this often while points run
+STATUS_S = 10  # a running point's status line at most this often
+HEARTBEAT_S = 60  # and at least this often, changed or not
 RETRIES = 3  # Ray reruns a point whose worker or node was lost (not one that failed)
+PUSH_TRIES = 4  # a push is tried this often, waiting PUSH_BACKOFF_S, then twice that, ...
+PUSH_BACKOFF_S = 1.0
+CANCEL_S = 30  # after Ctrl-C, how long cancelled points have to stop and clean up
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CLAIMS = "refs/grids"  # a grid's claim on its name, on the git remote
+EXPS = "refs/exps"
+INTERRUPTED = 130
 
 
 class GridError(Exception):
@@ -63,6 +82,11 @@ class Remotes:
     git_url: str  # where the nodes clone from and push experiments to
     dvc: str  # the DVC remote's name
     dvc_url: str  # where the nodes pull data and push outputs and the run cache
+
+
+def exp_ref(commit: str, name: str) -> str:
+    """DVC's ref for experiment `name` of baseline `commit`."""
+    return f"{EXPS}/{commit[:2]}/{commit[2:]}/{name}"
 
 
 # --- before any task: the grid, its params, the repository --------------------------------
@@ -102,6 +126,10 @@ def check(points: list[Point], root: Path) -> dict[str, object]:
         for point in points:
             files = {PARAMS_FILE} | {path for path, _ in point.overrides}
             for path in files:
+                # A node applies the override to this path in its clone: outside it, the
+                # write would land in the node's temporary directory or anywhere else.
+                if not (root / path).resolve().is_relative_to(root.resolve()):
+                    raise GridError(f"{point.name} ({point}): params file {path} is outside the repository")
                 if not (root / path).is_file():
                     raise GridError(f"{point.name} ({point}): params file {path} not found")
                 (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +161,8 @@ def _apply(path: Path, overrides: list[str]) -> None:
         apply_overrides(path, [f"+{o}" if o.startswith(f"{key}=") else o for o in overrides])
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+def git(root: Path, *args: str, env: dict | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env)
     if done.returncode:
         raise GridError(f"git {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout.strip()
@@ -172,34 +200,252 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
     return commit, Remotes(git=git_remote, git_url=git_url, dvc=dvc_remote, dvc_url=dvc_url)
 
 
+@dataclass(frozen=True)
+class Claim:
+    done: dict[str, str]  # points already on the git remote from an earlier run of this grid: name -> commit
+    leases: dict[str, str]  # each point's ref -> the commit it may replace there ("": none)
+    ref: str = field(default="", compare=False)  # refs/grids/NAME
+    commit: str = field(default="", compare=False)  # the claim pushed there, "state: running"
+    message: str = field(default="", compare=False)
+
+
+def _refs(lines: str) -> dict[str, str]:
+    return {ref: sha for sha, ref in (line.split() for line in lines.splitlines() if line.strip())}
+
+
+def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, replace: bool) -> Claim:
+    """Claim the grid's name on the git remote before any task, so that nothing overwrites.
+
+    Refused: names of experiments that exist on the remote or here (any baseline), unless
+    this same grid (commit, names, params) claimed them before, which resumes it, or unless
+    `replace`. The claim is a commit pushed to refs/grids/NAME without force: if another grid
+    pushed its own meanwhile, git refuses ours (not a fast-forward), so of two grids started
+    at once with one name, one goes on and the other stops here."""
+    grid = points[0].name.rsplit("-", 1)[0]
+    names = {p.name for p in points}
+    digest = hashlib.sha256(repr((commit, [(p.name, p.overrides) for p in points])).encode()).hexdigest()
+    claim_ref = f"{CLAIMS}/{grid}"
+    remote = _refs(git(root, "ls-remote", remotes.git_url, f"{EXPS}/*", claim_ref))
+    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", EXPS))
+    on_remote = {ref: sha for ref, sha in remote.items() if ref.startswith(EXPS) and ref.rsplit("/", 1)[1] in names}
+    ours = {exp_ref(commit, p.name) for p in points}
+    previous = remote.get(claim_ref, "")
+    same_grid = False
+    if previous:
+        git(root, "fetch", "-q", remotes.git_url, claim_ref)
+        said = git(root, "log", "-1", "--format=%B", "FETCH_HEAD")
+        same_grid = f"digest: {digest}" in said
+        if same_grid and "state: running" in said and not replace:
+            started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+            raise GridError(
+                f"grid {grid!r} is running ({claim_ref} on git remote {remotes.git!r}: started by "
+                f"{started.group(1) if started else '?'}): wait for it to end, or --replace if its driver is gone"
+            )
+    done = {ref.rsplit("/", 1)[1]: sha for ref, sha in on_remote.items() if same_grid and ref in ours}
+    clashes = {ref.rsplit("/", 1)[1] for ref in on_remote if ref.rsplit("/", 1)[1] not in done}
+    # Here, a name is fine where it is a point of this grid pulled from the remote, same commit.
+    clashes |= {
+        ref.rsplit("/", 1)[1]
+        for ref, sha in here.items()
+        if ref.rsplit("/", 1)[1] in names and done.get(ref.rsplit("/", 1)[1]) != sha
+    }
+    if previous and not same_grid and not replace:
+        raise GridError(
+            f"grid name {grid!r} is taken on git remote {remotes.git!r} by another grid ({claim_ref}): "
+            "choose another -n, or --replace to replace its experiments"
+        )
+    if clashes and not replace:
+        raise GridError(
+            f"experiments {', '.join(sorted(clashes))} already exist on git remote {remotes.git!r} or here: "
+            "choose another -n, or --replace to replace them"
+        )
+    if replace:
+        done = {}
+    stamp = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
+    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp}\nstate: running\n" + "".join(
+        f"{p.name}: {p}\n" for p in points
+    )
+    ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
+    ident |= {"GIT_COMMITTER_NAME": "tools.grid", "GIT_COMMITTER_EMAIL": "grid@localhost"}
+    parent = previous if same_grid and not replace else commit  # a resumed grid fast-forwards its claim
+    mine = git(root, "commit-tree", f"{commit}^{{tree}}", "-p", parent, "-m", message, env={**os.environ, **ident})
+    lease = f"--force-with-lease={claim_ref}:{previous if replace else parent if same_grid else ''}"
+    try:
+        git(root, "push", "-q", lease, remotes.git_url, f"{mine}:{claim_ref}")
+    except GridError:
+        raise GridError(
+            f"grid name {grid!r} was claimed on git remote {remotes.git!r} by another grid meanwhile "
+            f"({claim_ref} moved): choose another -n"
+        ) from None
+    leases = {ref: remote.get(ref, "") if replace else "" for ref in ours}
+    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message)
+
+
+def release(root: Path, remotes: Remotes, claim: Claim) -> None:
+    """Mark the grid's claim ended (a fast-forward of our own claim): the same grid may then
+    run again, keeping its finished points. Best effort: a grid whose claim stays running is
+    refused until --replace."""
+    ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
+    ident |= {"GIT_COMMITTER_NAME": "tools.grid", "GIT_COMMITTER_EMAIL": "grid@localhost"}
+    message = claim.message.replace("state: running", "state: ended")
+    with contextlib.suppress(GridError):
+        ended = git(
+            root,
+            "commit-tree",
+            f"{claim.commit}^{{tree}}",
+            "-p",
+            claim.commit,
+            "-m",
+            message,
+            env={**os.environ, **ident},
+        )
+        git(
+            root,
+            "push",
+            "-q",
+            f"--force-with-lease={claim.ref}:{claim.commit}",
+            remotes.git_url,
+            f"{ended}:{claim.ref}",
+        )
+
+
 # --- on a node: one point ----------------------------------------------------------------
 
 
-def push_run_outputs(repo: Path, remote: str) -> str:
-    """Push the objects of the clone's run-cache entries that are here, metrics and plots
-    included. `dvc push --run-cache` sends the entries alone (DVC 3.67), and an entry whose
-    outputs are not on the remote is not restored elsewhere: the stage runs again."""
+def clones_dir() -> Path:
+    """Where this node's points clone, one folder each (its owner's pid and start time inside)."""
+    return Path(tempfile.gettempdir()) / f"dvc-grid-{os.getuid()}"
+
+
+def cache_dir() -> Path:
+    """The DVC cache that every point on this node shares: the baseline is fetched once."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dvc-grid" / "cache"
+
+
+OWNER = "owner"  # in a clone's folder: "pid start-time" of the worker that runs it
+KEPT = "kept"  # in a clone's folder whose push failed: kept for `--finish`, never swept
+
+
+def _started(pid: int) -> str | None:
+    """The start time of a live process (a zombie, killed but not yet reaped, is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def sweep(folder: Path) -> list[Path]:
+    """Remove the clones whose worker is gone (killed, or its node restarted): a killed worker
+    runs no cleanup. Kept clones (a failed push) stay. Returns what it removed."""
+    removed = []
+    for clone in folder.glob("*/"):
+        if (clone / KEPT).exists():
+            continue
+        try:
+            pid, started = (clone / OWNER).read_text().split()
+        except (OSError, ValueError):  # its owner is still writing it, or it is not a clone
+            if time.time() - clone.stat().st_mtime < 60:
+                continue
+        else:
+            if _started(int(pid)) == started:
+                continue
+        # Renamed first (atomic): a command of the killed worker that still writes there for a
+        # moment can make this removal fail; the next sweep finishes it, whatever its age.
+        doomed = clone.with_name(f".{clone.name}.sweeping")
+        with contextlib.suppress(OSError):
+            clone.rename(doomed)
+            removed.append(clone)
+    for doomed in folder.glob(".*.sweeping/"):
+        shutil.rmtree(doomed, ignore_errors=True)
+    return removed
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock between the points on this node (an flock: it ends with its process)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def push_outputs(repo: Path, remote: str, rev: str) -> str:
+    """To the DVC remote: the experiment's outputs (what `dvc exp push` sends, but DVC sends
+    them after the git ref), then the run-cache entries of its stages and their outputs,
+    metrics and plots included: `dvc push --run-cache` sends the entries alone (DVC 3.67), an
+    entry whose outputs are not on the remote is not restored elsewhere (the stage runs again),
+    and DVC logs an entry that fails to copy and goes on. So the entries are copied here and
+    checked. Only this experiment's entries: the node's cache holds other grids' too."""
     from dvc.exceptions import CollectCacheError
     from dvc.repo import Repo
+    from dvc.stage.cache import _can_hash, _get_stage_hash
 
     with contextlib.chdir(repo), Repo() as dvc_repo:  # DVC resolves outputs' paths from the cwd
         cache = dvc_repo.stage_cache
-        entries = [(key.name, value.name) for key in Path(cache.cache_dir).glob("*/*") for value in key.iterdir()]
+        keys = sorted({_get_stage_hash(stage) for stage in dvc_repo.index.stages if _can_hash(stage)})
+        entries = [(key, value.name) for key in keys for value in sorted(Path(cache._get_cache_dir(key)).glob("*"))]
         objs = set()
-        for entry in sorted(entries):
+        for entry in entries:
             try:
                 used = cache.get_used_objs([entry])
             except CollectCacheError:  # fetched from the remote, its outputs are not here
                 continue
             objs |= {obj for found in used.values() for obj in found if dvc_repo.cache.local.exists(obj.value)}
         result = dvc_repo.cloud.push(objs, remote=remote)
-    if result.failed:
-        raise RuntimeError(f"{len(result.failed)} objects of the run cache failed to push")
-    return f"{len(result.transferred)} objects of the run cache's outputs pushed"
+        if result.failed:
+            raise RuntimeError(f"{len(result.failed)} objects of the run cache failed to push")
+        pushed = dvc_repo.push(remote=remote, revs=[rev], workspace=False)
+        odb = dvc_repo.cloud.get_remote_odb(remote, "push --run-cache", hash_name="md5-dos2unix")
+        for key, value in entries:
+            target = odb.fs.join(odb.path, "runs", key[:2], key, value)
+            if not odb.fs.exists(target):
+                odb.fs.makedirs(odb.fs.parent(target), exist_ok=True)
+                odb.fs.put_file(os.path.join(cache._get_cache_dir(key), value), target)
+        missing = [
+            key for key, value in entries if not odb.fs.exists(odb.fs.join(odb.path, "runs", key[:2], key, value))
+        ]
+        if missing:
+            raise RuntimeError(f"{len(missing)} run-cache entries failed to push")
+    return (
+        f"pushed to the DVC remote: {len(result.transferred) + pushed} objects, {len(entries)} run-cache entries there"
+    )
 
 
-def run_point(*, point: Point, commit: str, remotes: Remotes) -> dict:
-    """Clone, run, push one point in a temporary folder on this node; its outcome and log."""
+def push_point(clone: Path) -> list[str]:
+    """Push a finished point from its clone: outputs to the DVC remote, then its ref to the
+    git remote, with the lease the driver gave it (it replaces nothing else); each retried with
+    backoff. Raises the last error; returns the log."""
+    spec = json.loads((clone / "point.json").read_text())
+    repo = clone / "repo"
+    log = []
+    for attempt in range(PUSH_TRIES):
+        try:
+            log.append(push_outputs(repo, spec["dvc_remote"], spec["rev"]))
+            refspec = f"{spec['rev']}:{spec['ref']}"
+            lease = f"--force-with-lease={spec['ref']}:{spec['lease']}"
+            done = subprocess.run(["git", "push", "-q", lease, spec["git_url"], refspec], cwd=repo, **_TEXT)
+            if done.returncode:
+                raise RuntimeError(f"git push {spec['ref']}: {done.stdout.strip()}")
+            log.append(f"pushed {spec['ref']} to the git remote")
+            return log
+        except Exception as err:
+            log.append(f"push attempt {attempt + 1} of {PUSH_TRIES} failed: {' '.join(str(err).split())}")
+            if attempt + 1 == PUSH_TRIES:
+                raise RuntimeError("\n".join(log)) from None
+            time.sleep(PUSH_BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+_TEXT = {"stdout": PIPE, "stderr": STDOUT, "text": True}
+STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
+EPOCH = re.compile(r"^(.+?): epoch (\d+)/(\d+)")
+
+
+def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=None) -> dict:
+    """Clone, run, push one point in a folder of its own in this node's temporary directory;
+    its outcome and whole log. On cancellation (Ctrl-C on the driver) its commands stop and
+    the folder goes; a killed worker's folder is swept by the next point on the node."""
     import ray
 
     start = time.monotonic()
@@ -209,51 +455,112 @@ def run_point(*, point: Point, commit: str, remotes: Remotes) -> dict:
     dvc = [sys.executable, "-m", "dvc"]
     set_params = [arg for s in point.set_params for arg in ("-S", s)]
     log: list[str] = []
+    result = {"ok": False, "node": node, "gpus": [str(g) for g in ray.get_gpu_ids()], "log": log}
+    result["resources"] = ray.get_runtime_context().get_assigned_resources()
 
-    def outcome(ok: bool) -> dict:
-        return {"ok": ok, "node": node, "seconds": time.monotonic() - start, "log": log}
+    def status(text: str) -> None:
+        if board is not None:
+            board.set.remote(point.name, f"on {node}: {text}")
 
     def step(*cmd: str, cwd: Path, may_fail: bool = False) -> bool:
-        # A lost worker's commands end with it (Ray's raylet sees to its orphans), so a lost
-        # point cannot push later beside its retry.
-        done = subprocess.run(cmd, cwd=cwd, env=env, stdout=PIPE, stderr=STDOUT, text=True)
-        log.extend([f"$ {' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}", *done.stdout.splitlines()])
-        return done.returncode == 0 or may_fail
+        # A session of its own: Ctrl-C on a terminal reaches the driver, not this; a
+        # cancelled point stops the whole group below (dvc and its stages) itself.
+        log.append(f"$ {' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}")
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, **_TEXT)
+        try:
+            for line in proc.stdout:
+                log.append(line.rstrip("\n"))
+                if found := STAGE.search(line):
+                    status(found.group(1) or f"{found.group(2)} (restored)")
+                elif found := EPOCH.match(line):
+                    status(f"{found.group(1)}, epoch {found.group(2)}/{found.group(3)}")
+            return proc.wait() == 0 or may_fail
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
-    with tempfile.TemporaryDirectory(prefix=f"{point.name}-") as tmp:
-        repo = Path(tmp) / "repo"
+    folder = clones_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep(folder)
+    clone = Path(tempfile.mkdtemp(prefix=f"{point.name}-", dir=folder))
+    (clone / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    repo = clone / "repo"
+    keep = False
+    try:
+        status("cloning")
         ok = (
-            step("git", "clone", "-q", "--no-checkout", remotes.git_url, str(repo), cwd=Path(tmp))
+            step("git", "clone", "-q", "--no-checkout", remotes.git_url, str(repo), cwd=clone)
             and step("git", "checkout", "-q", "--detach", commit, cwd=repo)
             and step(*dvc, "remote", "add", "--local", "--force", "--default", remotes.dvc, remotes.dvc_url, cwd=repo)
-            # The run cache's entries; an entry's objects come with `--pull` when it matches.
-            # A missing object fails the fetch, not the point: the run rebuilds what it lacks.
-            and step(*dvc, "fetch", "--run-cache", cwd=repo, may_fail=True)
+            and step(*dvc, "cache", "dir", "--local", str(cache_dir()), cwd=repo)
+            and step(*dvc, "config", "--local", "cache.shared", "group", cwd=repo)
         )
         if not ok:
-            return outcome(False)
+            return result
+        status("fetching")
+        with locked(cache_dir().parent / "fetch.lock"):  # one point fetches, the next finds it here
+            fetch_start = time.monotonic()
+            # The run cache's entries and the baseline's outputs; the rest comes with `--pull`.
+            # A missing object fails the fetch, not the point: the run rebuilds what it lacks.
+            mark = len(log)
+            step(*dvc, "fetch", "--run-cache", cwd=repo, may_fail=True)
+            result["fetch_s"] = time.monotonic() - fetch_start
+            counts = [int(n) for line in log[mark:] for n in re.findall(r"(\d+) files? fetched", line)]
+            result["fetched"] = sum(counts)
         if not step(*dvc, "exp", "run", "--pull", "-n", point.name, *set_params, cwd=repo):
-            return outcome(False)
-        try:  # the objects before the entries and the experiment that refer to them
-            log.append(push_run_outputs(repo, remotes.dvc))
-        except Exception as err:
-            log.append(f"error: {err}")
-            return outcome(False)
-        ok = step(*dvc, "exp", "push", "--force", "--run-cache", "origin", point.name, cwd=repo)
-    return outcome(ok)
+            return result
+        ref = exp_ref(commit, point.name)
+        rev = subprocess.run(["git", "rev-parse", ref], cwd=repo, check=True, **_TEXT).stdout.strip()
+        spec = {"ref": ref, "rev": rev, "lease": lease, "git_url": remotes.git_url, "dvc_remote": remotes.dvc}
+        (clone / "point.json").write_text(json.dumps(spec))
+        status("pushing")
+        try:
+            log.extend(push_point(clone))
+        except RuntimeError as err:
+            log.extend(str(err).splitlines())
+            keep = True
+            (clone / KEPT).write_text(f"{point.name}\n")
+            result["kept"] = str(clone)
+            result["finish"] = f"cd {repo} && {sys.executable} -m tools.grid --finish {clone}"
+            return result
+        result.update(ok=True, rev=rev)
+        return result
+    finally:
+        result["seconds"] = time.monotonic() - start
+        if not keep:
+            shutil.rmtree(clone, ignore_errors=True)
+
+
+class Board:
+    """The running points' status (stage, epoch), set by the tasks, read by the driver."""
+
+    def __init__(self):
+        self.status: dict[str, str] = {}
+
+    def set(self, name: str, text: str) -> None:
+        self.status[name] = text
+
+    def get(self) -> dict[str, str]:
+        return self.status
 
 
 # --- the driver --------------------------------------------------------------------------
 
 
+def is_local(address: str | None) -> bool:
+    return not address or address.strip().lower() == "local"
+
+
 def connect(address: str | None) -> str:
-    """Join the cluster at `address` (or RAY_ADDRESS), else start one on this machine that
-    listens on 127.0.0.1 alone; says which."""
+    """Join the cluster at `address` (or RAY_ADDRESS), else (none, or `local`) start one on
+    this machine that listens on 127.0.0.1 alone, with token auth; says which."""
     import logging
 
     address = address or os.environ.get("RAY_ADDRESS")
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if address:
+    if not is_local(address):
         import ray
 
         try:
@@ -266,68 +573,230 @@ def connect(address: str | None) -> str:
     # loopback. Ray reads it once, when first imported.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.pop("RAY_ADDRESS", None)  # `local` there would also reach ray.init
+    token = auth_token()
+    os.environ["RAY_AUTH_MODE"] = "token"  # whatever this shell says: every local user reaches 127.0.0.1
     import ray
 
     ray.init(address="local", include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **quiet)
-    addresses = {node["NodeManagerAddress"] for node in ray.nodes()}
-    if addresses != {"127.0.0.1"}:
+    wide = [f"{ip}:{port}" for ip, port in listening() if not loopback(ip)]
+    if wide:
         ray.shutdown()
-        raise GridError(f"the local Ray cluster took {', '.join(sorted(addresses))}, not 127.0.0.1 alone")
-    return "a local Ray cluster on 127.0.0.1"
+        raise GridError(f"the local Ray cluster listens on {', '.join(sorted(wide))}, not 127.0.0.1 alone")
+    return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
 
 
-def stages(log: list[str], pattern: str) -> list[str]:
-    return [m for line in log for m in re.findall(pattern, line)]
+def auth_token() -> str:
+    """Where the local cluster's token comes from; one is made, readable by this user alone,
+    where none exists (Ray would write it readable by every user)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        return f"new token in {path}"
+    return f"token in {path}"
+
+
+def loopback(ip: str) -> bool:
+    import ipaddress
+
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def listening() -> set[tuple[str, int]]:
+    """The addresses on which this process and its descendants (the local cluster) listen:
+    the kernel's sockets, not the address Ray advertises."""
+    import psutil
+
+    me = psutil.Process()
+    pids = {me.pid} | {p.pid for p in me.children(recursive=True)}
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    }
 
 
 def report(index: int, total: int, point: Point, result: dict) -> str:
     head = f"[{index}/{total}] {point.name} ({point})"
-    where = f"{result['seconds']:.0f} s on node {result['node']}"
+    held = [f"{result['resources']['CPU']:g} CPU"] if "CPU" in result.get("resources", {}) else []
+    held += [f"GPU {','.join(result['gpus'])}"] if result.get("gpus") else []
+    where = f"{result['seconds']:.0f} s on node {result['node']}" + (f" with {', '.join(held)}" if held else "")
+    if result.get("kept"):
+        tail = "\n".join(f"    {line}" for line in result["log"][-LOG_TAIL:])
+        return (
+            f"{head}: PUSH FAILED after {where}; its run is kept in {result['kept']} on that node; "
+            f"to finish the push there: {result['finish']}\n{tail}"
+        )
+    fetched = f"fetched {result['fetched']} files in {result['fetch_s']:.1f} s; " if "fetch_s" in result else ""
     if not result["ok"]:
         tail = "\n".join(f"    {line}" for line in result["log"][-LOG_TAIL:])
-        return f"{head}: FAILED after {where}; the end of its log:\n{tail}"
-    ran = stages(result["log"], r"Running stage '([^']+)'")
-    restored = stages(result["log"], r"Stage '([^']+)' is cached - skipping run")
+        return f"{head}: FAILED after {where}; {fetched}the end of its log:\n{tail}"
+    ran = [m for line in result["log"] for m in re.findall(r"Running stage '([^']+)'", line)]
+    restored = [m for line in result["log"] for m in re.findall(r"Stage '([^']+)' is cached - skipping run", line)]
     return (
-        f"{head}: done in {where}; ran {', '.join(ran) or 'no stage'}; "
+        f"{head}: done in {where}; {fetched}ran {', '.join(ran) or 'no stage'}; "
         f"restored from the run cache {', '.join(restored) or 'none'}"
     )
 
 
-def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpus: float, where: str) -> list[Point]:
-    """Every point as a Ray task; a progress line as each ends. Returns the finished points."""
+@dataclass
+class Outcome:
+    finished: dict[str, str]  # name -> the commit its point pushed
+    states: dict[str, str]  # every point's state: done, failed, push failed, cancelled, done before
+    interrupted: bool = False
+
+
+def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpus: float, where: str, claim: Claim):
+    """Every point not done before as a Ray task; a status line per running point at most
+    every STATUS_S, a line as each ends. Ctrl-C cancels the running points (their commands
+    stop, their clones go) and keeps the finished ones."""
     import ray
     from ray.exceptions import RayError
 
+    has_gpu = bool(ray.cluster_resources().get("GPU"))
     gpu = {p.name for p in points if params[p.name].device.startswith("cuda")}
-    if gpu and not ray.cluster_resources().get("GPU"):
+    if gpu and not has_gpu:
         raise GridError(f"device cuda in {', '.join(sorted(gpu))}, but {where} has no GPU")
+    if has_gpu:  # `auto` takes a GPU where one exists: ask Ray for one, or points pile onto GPU 0
+        gpu |= {p.name for p in points if params[p.name].device == "auto"}
     if __name__ != "__main__":  # imported (tests): the nodes need not have this file on their path
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    board = ray.remote(num_cpus=0)(Board).remote()
     task = ray.remote(run_point)
+    todo = [p for p in points if p.name not in claim.done]
     pending = {
         task.options(name=p.name, num_cpus=cpus, num_gpus=1 if p.name in gpu else 0, max_retries=RETRIES).remote(
-            point=p, commit=commit, remotes=remotes
+            point=p, commit=commit, remotes=remotes, lease=claim.leases[exp_ref(commit, p.name)], board=board
         ): p
-        for p in points
+        for p in todo
     }
-    cores = ray.cluster_resources().get("CPU", 0)
-    print(f"grid: {len(points)} points of commit {commit[:7]} on {where} ({cores:g} CPUs, {cpus:g} per point)")
-    finished, start = [], time.monotonic()
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1, timeout=HEARTBEAT_S)
-        if not done:
-            print(f"grid: {len(points) - len(pending)} of {len(points)} ended, {time.monotonic() - start:.0f} s")
-            continue
-        point = pending.pop(done[0])
+    cores, gpus = ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)
+    print(
+        f"grid: {len(todo)} points of commit {commit[:7]} on {where} ({cores:g} CPUs, {gpus:g} GPUs; "
+        f"{cpus:g} CPUs per point, a GPU for {len(gpu)})"
+        + (f"; {len(claim.done)} done before: {', '.join(sorted(claim.done))}" if claim.done else ""),
+        flush=True,
+    )
+    outcome = Outcome(finished=dict(claim.done), states=dict.fromkeys(claim.done, "done before"))
+    start, shown, last = time.monotonic(), {}, 0.0
+
+    def ended(ref, point: Point) -> None:
         try:
-            result = ray.get(done[0])
+            result = ray.get(ref)
         except RayError as err:  # the task itself failed, after Ray's retries of a lost worker
             result = {"ok": False, "node": "?", "seconds": time.monotonic() - start, "log": str(err).splitlines()}
-        print(report(len(points) - len(pending), len(points), point, result), flush=True)
+        print(report(len(outcome.states) + 1 - len(claim.done), len(todo), point, result), flush=True)
         if result["ok"]:
-            finished.append(point)
-    return finished
+            outcome.finished[point.name] = result["rev"]
+        elif result["log"]:
+            logs = Path(LOGS)
+            logs.mkdir(exist_ok=True)
+            (logs / f"{point.name}.log").write_text("\n".join(result["log"]) + "\n")
+            print(f"    (its whole log: {logs / point.name}.log)", flush=True)
+        outcome.states[point.name] = "done" if result["ok"] else "push failed" if result.get("kept") else "failed"
+
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=STATUS_S)
+            for ref in done:
+                ended(ref, pending.pop(ref))
+            now = time.monotonic()
+            if pending and now - last >= STATUS_S:
+                status = ray.get(board.get.remote(), timeout=STATUS_S)
+                for point in pending.values():
+                    text = status.get(point.name, "waiting for a node")
+                    if shown.get(point.name, (None, 0))[0] != text or now - shown[point.name][1] >= HEARTBEAT_S:
+                        print(f"grid: {point.name} {text} ({now - start:.0f} s)", flush=True)
+                        shown[point.name] = (text, now)
+                last = now
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        print(f"\ngrid: interrupted: cancelling {len(pending)} running points", file=sys.stderr, flush=True)
+        for ref in pending:
+            ray.cancel(ref)  # KeyboardInterrupt in the task: its commands stop, its clone goes
+        done, rest = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S)
+        for ref in done:
+            point = pending.pop(ref)
+            try:
+                ray.get(ref)
+            except RayError:  # cancelled
+                outcome.states[point.name] = "cancelled"
+            else:  # it ended before the cancel reached it
+                ended(ref, point)
+        for ref in rest:
+            ray.cancel(ref, force=True)
+            outcome.states[pending.pop(ref).name] = "cancelled"
+    return outcome
+
+
+def pull(root: Path, remotes: Remotes, commit: str, finished: dict[str, str], *, replace: bool) -> None:
+    """The finished experiments, by full ref (a name could match another baseline's), each
+    checked to be the commit its point pushed."""
+    refs = [exp_ref(commit, name) for name in sorted(finished)]
+    cmd = [sys.executable, "-m", "dvc", "exp", "pull", *(["--force"] if replace else []), remotes.git, *refs]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if done.returncode:
+        raise GridError(f"{' '.join(cmd[2:])} failed:\n{done.stdout}{done.stderr}")
+    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *refs))
+    wrong = [name for name, rev in finished.items() if here.get(exp_ref(commit, name)) != rev]
+    if wrong:
+        raise GridError(f"experiments {', '.join(sorted(wrong))} here are not the commits the grid pushed")
+
+
+HEADLINE = {  # metrics file: key -> column
+    "metrics/vae.json": {"test_loss": "vae test_loss"},
+    "metrics/pca.json": {"test_mse": "pca test_mse"},
+    "metrics/study.json": {"ae_runs.test_mse.mean": "ae test_mse"},
+}
+
+
+def table(root: Path, points: list[Point], states: dict[str, str]):
+    """The grid's points: the params that vary, the headline metrics and the verdicts held,
+    as `dvc exp show` gives them for these names (a point not here has its state alone)."""
+    import pandas as pd
+
+    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    shown = {
+        rev["name"]: rev.get("data") or {}
+        for base in (json.loads(done.stdout) if done.returncode == 0 else [])
+        for exp in base.get("experiments") or []
+        for rev in exp["revs"]
+        if rev.get("name")
+    }
+    keys = list(dict.fromkeys(o.split("=", 1)[0].lstrip("+~") for p in points for _, o in p.overrides))
+    rows = []
+    for point in points:
+        row = {"experiment": point.name, "state": states.get(point.name, "not run")}
+        data = shown.get(point.name)
+        values = dict(o.split("=", 1) for _, o in point.overrides)
+        if data:
+            for file, found in data.get("params", {}).items():
+                for key in keys:
+                    if file == PARAMS_FILE and (v := _get(found.get("data", {}), key)) is not None:
+                        values[key] = v
+            metrics = {file: found.get("data", {}) for file, found in data.get("metrics", {}).items()}
+            for file, columns in HEADLINE.items():
+                for key, column in columns.items():
+                    row[column] = _get(metrics.get(file, {}), key)
+            verdicts = metrics.get("metrics/study.json", {}).get("verdicts", {})
+            row["verdicts held"] = f"{sum(v is True for v in verdicts.values())}/{len(verdicts)}"
+        rows.append({**{k: values.get(k) for k in keys}, **row})
+    return pd.DataFrame(rows).set_index("experiment")
+
+
+def _get(data: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -336,48 +805,74 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Run a grid of `dvc exp run` on a Ray cluster; results return through the git and DVC remotes.",
     )
     parser.add_argument(
-        "-S", "--set-param", action="append", required=True, metavar="[FILE:]KEY=V1,V2,...",
+        "-S", "--set-param", action="append", metavar="[FILE:]KEY=V1,V2,...",
         help="a param and its values, in `dvc exp run -S` syntax; several -S make a product",
     )  # fmt: skip
     parser.add_argument("-n", "--name", help="experiments are named NAME-1..N (default: grid-<digest of the grid>)")
     parser.add_argument("--address", help="a running Ray cluster (default: RAY_ADDRESS, else a local one)")
     parser.add_argument("--cpus", type=float, default=1, help="CPUs Ray reserves for each point (default 1)")
     parser.add_argument("--git-remote", default="origin", help="git remote the nodes clone from (default origin)")
-    return parser.parse_args(argv)
+    parser.add_argument("--replace", action="store_true", help="replace experiments of the same names")
+    parser.add_argument("--finish", metavar="CLONE", help="finish the push of a point kept in CLONE (on its node)")
+    args = parser.parse_args(argv)
+    if not args.set_param and not args.finish:
+        parser.error("-S is required")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.finish:
+        try:
+            print("\n".join(push_point(Path(args.finish))))
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        shutil.rmtree(args.finish)
+        return 0
     root = Path.cwd()
     try:
         points = expand(args.set_param, args.name)
         params = check(points, root)
         commit, remotes = baseline(root, args.git_remote)
+        claimed = claim(root, remotes, commit, points, replace=args.replace)
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
         where = connect(args.address)
     except GridError as err:
+        release(root, remotes, claimed)
         print(f"error: {err}", file=sys.stderr)
         return 2
     import ray
 
     try:
-        finished = run(points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where)
+        outcome = run(points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed)
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         ray.shutdown()
-    if finished:
-        names = [p.name for p in finished]
-        pull = [sys.executable, "-m", "dvc", "exp", "pull", "--force", remotes.git, *names]
-        done = subprocess.run(pull, capture_output=True, text=True)
-        if done.returncode:
-            print(f"error: {' '.join(pull[2:])} failed:\n{done.stdout}{done.stderr}", file=sys.stderr)
-            return 1
-        print(f"grid: pulled {', '.join(names)}; `dvc exp show` lists them")
-    failed = len(points) - len(finished)
+        if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
+            sweep(clones_dir())
+        release(root, remotes, claimed)
+    code = INTERRUPTED if outcome.interrupted else 0
+    if outcome.finished:
+        try:
+            pull(root, remotes, commit, outcome.finished, replace=args.replace)
+        except GridError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return code or 1
+        print(f"grid: pulled {', '.join(sorted(outcome.finished))}; `dvc exp show` lists them")
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table(root, points, outcome.states).to_string())
+    failed = sum(state in ("failed", "push failed") for state in outcome.states.values())
     if failed:
         print(f"grid: {failed} of {len(points)} points failed (above, each with the end of its log)", file=sys.stderr)
-    return 1 if failed else 0
+    return code or (1 if failed or len(outcome.finished) < len(points) else 0)
 
 
 if __name__ == "__main__":
