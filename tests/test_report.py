@@ -1,4 +1,5 @@
 from stages.lib.markdown import compare, image, num, table
+from stages.lib.report import false_alarm_text
 
 
 def test_compare_names_the_lower_and_the_factor():
@@ -12,3 +13,9 @@ def test_table_and_numbers():
     assert table(["a", "b"], [[1, 0.123456]]) == "| a | b |\n|---|---|\n| 1 | 0.1235 |\n"
     assert num(None) == "none" and num(7) == "7"
     assert image("plots/x.png", "x") == "![x](../plots/x.png)"
+
+
+def test_no_false_alarm_in_finitely_many_pseudo_reruns_is_not_printed_as_zero():
+    check = {"pseudo_reruns": 20000, "false_alarms": 0.0, "from_verdicts": 0.0, "from_metrics": 0.0}
+    text = false_alarm_text(check)
+    assert text.startswith("a false alarm in 0 of them") and "at most 0.013% at 95%" in text
