@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python -m benchmarks.step
 	$(BIN)/python -m benchmarks.sweep
 	$(BIN)/python -m benchmarks.robustness
+	$(BIN)/python -m benchmarks.verdicts
 	$(BIN)/python -m benchmarks.study
 
 # The explorer page of the study's outputs (report/explorer.html, models/) in headless Chromium.
