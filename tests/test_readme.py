@@ -57,6 +57,7 @@ COVERED_ELSEWHERE = {
 # Commands named in the pages' prose (`...`) that no block shows, and what runs them.
 NAMED_IN_PROSE = {
     "dvc repro": "make repro's recipe (test_make_targets_run_what_the_tests_run) and every end-to-end test",
+    "python -m tools.costs": "test_costs.py, which compares its output with the README's table",
 }
 COMMAND_WORDS = {"dvc", "git", "make", "python", "pip", "uv", "ray", "bash", "source"}
 
@@ -262,6 +263,11 @@ def test_the_results_at_a_glance_are_the_committed_runs():
     for label, count in study_metrics["robustness"].items():
         if count and label != "not_measured":
             assert f"{count} {label.replace('_', ' ')}" in results, (label, count)
+    # The table's rows are the report's undetermined claims, with the report's pooled counts.
+    report = (ROOT / "report" / "report.md").read_text()
+    undetermined = dict(re.findall(r"^\| (\d+) \|[^|]*\| \*\*undetermined\*\*: in (\d+ of \d+) ", report, re.MULTILINE))
+    shown = dict(re.findall(r"^\| (\d+) \|.*\| (\d+ of \d+) [^|]*\|$", results_at_a_glance(), re.MULTILINE))
+    assert undetermined and shown == undetermined
 
 
 @pytest.mark.parametrize(
