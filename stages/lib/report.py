@@ -173,8 +173,20 @@ def pooled_cell(r: robustness.Standing | None, runs: int) -> str:
     independent = "" if c["draws"] == c["n"] else f", {c['n']} independent"
     return (
         f"**{r.label}**: in {c['holds_in']} of {c['draws']} {units}{independent} "
-        f"(share {num(c['share'], 2)}, 95% interval {num(c['low'], 2)} to {num(c['high'], 2)})"
+        f"({share_text(c['holds_in'], c['draws'])}95% interval {num(c['low'], 2)} to {num(c['high'], 2)})"
     )
+
+
+def share_text(holds_in: int, draws: int) -> str:
+    """The plug-in share, left out where it would read 0 or 1: a count of every draw or none
+    already says it, and the interval is the estimate; 285 of 286 is not a share of 1."""
+    if holds_in in (0, draws):
+        return ""
+    share = holds_in / draws
+    shown = num(share, 2)
+    if shown in ("0", "1"):
+        shown = "below 0.01" if share < 0.5 else "above 0.99"
+    return f"share {shown}, "
 
 
 def printed_cell(v: Verdict, r: robustness.Standing | None, runs: int) -> str:
