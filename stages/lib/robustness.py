@@ -528,6 +528,4 @@ def disagrees(v: Verdict, r: Standing | None) -> bool:
     the study printed less than every run, or the pool does not hold and it printed any."""
     if r is None or r.label not in ("holds", "does not hold"):
         return False
-    printed_all = v.outcome == v.runs if v.runs is not None else bool(v.outcome)
-    printed_none = v.outcome == 0 if v.runs is not None else not v.outcome
-    return not printed_all if r.label == "holds" else not printed_none
+    return not holds(v) if r.label == "holds" else bool(v.outcome)  # a count of 0 is no run
