@@ -1,0 +1,275 @@
+"""Same seeds, another machine: is this run a near-copy of the reference?
+
+A rerun with the study's seeds on another CPU trains the same models through other rounding:
+each model lands near its own counterpart in the reference, not anywhere in the seed-to-seed
+spread. So every measure of every model (the per-seed table's rows: the study's autoencoders
+and VAE, the fresh ones, the classifiers; the sweep's train and test errors at every size; PCA)
+is compared with the same model's in the reference, against a tolerance made of **measured
+arithmetic noise**: the differences between two runs of the same seeds on two arithmetic paths
+(:func:`noise`, recorded in the reference by ``make noise``).
+
+Two limits per group of measures (one measure of one kind of model), each with a t-quantile for
+the number of noise differences and a share of the check's false-alarm budget (Bonferroni):
+
+- **per model**: one model's difference may not exceed ``t * rms`` (a single model gone wrong);
+- **the group's mean**: the mean difference over the group's k models may not exceed
+  ``t * rms / sqrt(k)`` (a regression that moves every model a little, as a recipe change does).
+
+Verdicts follow from their measures: a per-draw outcome (one model's rule, one pair's, one set
+of three) may flip between the reference and the rerun only where the rerun's moves, held to
+the tolerance box around the reference, still flip it (:func:`flips`): the reference sat within
+tolerance of the rule's threshold. Any other flip fails, naming the claim and its draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import t as student
+
+from stages.lib import robustness
+
+FALSE_ALARMS = 0.05  # the check's budget: half for single models, half for the groups' means
+IDENTITY = ("kind", "source", "seed")
+# The sweep's errors span a factor of four over the sizes: their noise is relative.
+SWEEP_MEASURES = ("ae_train", "ae_test", "pca_train", "pca_test")
+PCA_MEASURES = ("test_mse", "silhouette")
+RESOLUTION = {"distinct_classes": 1.0}  # a count moves by whole steps: a step is its least tolerance
+
+
+def model_name(kind: str, source: str, seed: int) -> str:
+    return f"{'the study' if source == 'study' else 'fresh'} {kind} seed {seed}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's outputs as the check reads them: the per-seed table (metrics/seeds.csv), the
+    sweep (plots/sweep.csv) and PCA (metrics/pca.json with its ``reconstruction`` measures)."""
+
+    table: pd.DataFrame
+    sweep: pd.DataFrame
+    pca: dict
+
+    def long(self) -> pd.DataFrame:
+        """Every measure of every model, one row each: model, measure, group, value, relative."""
+        rows = []
+        for _, r in self.table.iterrows():
+            name = model_name(r["kind"], r["source"], int(r["seed"]))
+            for column, value in r.items():
+                if column in IDENTITY or pd.isna(value):
+                    continue
+                rows.append((name, column, f"{r['kind']}: {column}", float(value), False))
+        for _, r in self.sweep.iterrows():
+            for column in SWEEP_MEASURES:
+                rows.append((f"sweep latent {int(r['latent'])}", column, f"sweep: {column}", float(r[column]), True))
+        pca = {k: self.pca[k] for k in PCA_MEASURES} | {
+            f"recon_{k}": v for k, v in self.pca.get("reconstruction", {}).items()
+        }
+        rows += [("PCA", k, "PCA (relative)", float(v), True) for k, v in pca.items()]
+        return pd.DataFrame(rows, columns=["model", "measure", "group", "value", "relative"]).set_index(
+            ["model", "measure"]
+        )
+
+
+def differences(reference: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``other``'s move from ``reference`` per model and measure (both :meth:`Run.long`): the
+    difference, relative to the reference's value in the relative groups; NaN where ``other``
+    lacks a measure the reference has."""
+    joined = reference.join(other[["value"]].rename(columns={"value": "now"}), how="left")
+    d = joined["now"] - joined["value"]
+    scale = np.where(joined["relative"], np.abs(joined["value"]).replace(0, 1.0), 1.0)
+    return joined.assign(difference=d / scale)
+
+
+def noise(reference: pd.DataFrame, other: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The arithmetic noise of each group: the root mean square of the differences between two
+    runs of the same seeds (``other`` against ``reference``), and how many there were."""
+    d = differences(reference, other)
+    if d["difference"].isna().any():
+        missing = d.index[d["difference"].isna()][:3].tolist()
+        raise ValueError(f"the other run lacks measures the reference has, e.g. {missing}: not the same seeds")
+    out = {}
+    for group, rows in d.groupby("group", sort=True):
+        e = rows["difference"].to_numpy()
+        out[group] = {
+            "n": int(e.size),
+            "rms": float(np.sqrt(np.mean(e**2))),
+            "relative": bool(rows["relative"].iloc[0]),
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A group's tolerance: ``model`` for one model's difference, ``mean`` for the mean of its ``k``."""
+
+    rms: float
+    n: int
+    k: int
+    model: float
+    mean: float
+
+
+def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: float = FALSE_ALARMS) -> dict:
+    """Each group's :class:`Limits` from its measured noise: a two-sided t-quantile on the noise's
+    ``n`` differences at the group's share of the budget (half over every single comparison,
+    half over the groups' means); never below a measure's resolution (a count's one step)."""
+    singles = sum(counts.values())
+    out = {}
+    for group, k in counts.items():
+        nz = noise_of[group]
+        n, rms = nz["n"], nz["rms"]
+        step = max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
+        t_model = float(student.isf(budget / 2 / singles / 2, n))
+        t_mean = float(student.isf(budget / 2 / len(counts) / 2, n))
+        out[group] = Limits(rms, n, k, max(t_model * rms, step), max(t_mean * rms / math.sqrt(k), step / k))
+    return out
+
+
+@dataclass(frozen=True)
+class Move:
+    model: str
+    measure: str
+    group: str
+    reference: float
+    now: float
+    difference: float  # relative in the relative groups
+    limit: float
+
+    @property
+    def units(self) -> float:
+        """The move in units of its limit: beyond 1 fails."""
+        if self.difference == 0:
+            return 0.0
+        return abs(self.difference) / self.limit if self.limit > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class GroupMove:
+    group: str
+    mean: float
+    limit: float
+    k: int
+
+    @property
+    def units(self) -> float:
+        if self.mean == 0:
+            return 0.0
+        return abs(self.mean) / self.limit if self.limit > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class Result:
+    moves: list[Move]  # every model's every measure
+    groups: list[GroupMove]
+    flips: list[Flip]
+
+    @property
+    def failing_moves(self) -> list[Move]:
+        return [m for m in self.moves if not m.units <= 1]
+
+    @property
+    def failing_groups(self) -> list[GroupMove]:
+        return [g for g in self.groups if not g.units <= 1]
+
+    @property
+    def failing_flips(self) -> list[Flip]:
+        return [f for f in self.flips if not f.near_threshold]
+
+    @property
+    def passes(self) -> bool:
+        return not (self.failing_moves or self.failing_groups or self.failing_flips)
+
+
+def compare(reference: Run, now: Run, noise_of: dict[str, dict[str, Any]], study_runs: int) -> Result:
+    """``now`` against ``reference``, model by model, with the tolerances of ``noise_of``."""
+    d = differences(reference.long(), now.long())
+    counts = d.groupby("group").size().to_dict()
+    missing = sorted(set(counts) - set(noise_of))
+    if missing:
+        raise ValueError(f"the reference's noise has no entry for {', '.join(missing)}: run `make noise`")
+    lim = limits(noise_of, counts)
+    moves = [
+        Move(model, measure, r["group"], r["value"], r["now"], r["difference"], lim[r["group"]].model)
+        for (model, measure), r in d.iterrows()
+    ]
+    groups = [
+        GroupMove(group, float(rows["difference"].mean()), lim[group].mean, lim[group].k)
+        for group, rows in d.groupby("group", sort=True)
+    ]
+    box = clipped(reference, now, d, lim)
+    return Result(moves, groups, flips(reference, now, box, study_runs))
+
+
+def clipped(reference: Run, now: Run, d: pd.DataFrame, lim: dict[str, Limits]) -> Run:
+    """``now`` with every model's move held to its tolerance around the reference: the nearest
+    point of the tolerance box. Rules read this to tell a near-threshold flip from a real one."""
+    limit = d["group"].map(lambda g: lim[g].model)
+    held = d.assign(held=np.clip(d["difference"].fillna(0.0), -limit, limit)).reset_index()
+    wide = held.pivot(index="model", columns="measure", values="held")
+    names = [model_name(k, s, int(seed)) for k, s, seed in reference.table[list(IDENTITY)].itertuples(index=False)]
+    columns = [c for c in reference.table.columns if c not in IDENTITY]
+    moves = wide.reindex(index=names, columns=columns).fillna(0.0).to_numpy()
+    table = reference.table.astype(dict.fromkeys(columns, float))
+    table[columns] = table[columns].to_numpy() + moves
+    pca = {**reference.pca, "reconstruction": dict(reference.pca.get("reconstruction", {}))}
+    group = lim.get("PCA (relative)")
+    for k in PCA_MEASURES:
+        pca[k] = _held(reference.pca[k], now.pca[k], group)
+    for k, v in reference.pca.get("reconstruction", {}).items():
+        pca["reconstruction"][k] = _held(v, now.pca["reconstruction"][k], group)
+    return Run(table, reference.sweep, pca)
+
+
+def _held(ref: float, now: float, group: Limits | None) -> float:
+    limit = group.model * abs(ref) if group else 0.0
+    return ref + float(np.clip(now - ref, -limit, limit))
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One draw's outcome of one claim, changed between the reference and the rerun."""
+
+    claim: str
+    draw: str  # the models it read
+    reference: bool
+    now: bool
+    near_threshold: bool  # the tolerance box around the reference holds the same flip
+
+
+def flips(reference: Run, now: Run, box: Run, study_runs: int) -> list[Flip]:
+    """Every draw whose outcome differs between ``reference`` and ``now``, each judged against
+    ``box`` (:func:`clipped`): a flip is near the threshold when the moves held to tolerance
+    flip it too."""
+    pools = [robustness.Pool.of(r.table, r.pca, study_runs) for r in (reference, now, box)]
+    names = _draw_names(reference.table, study_runs)
+    out = []
+    for key, design in robustness.DESIGNS.items():
+        before, after, held = (p.draws(key) for p in pools)
+        for i in np.flatnonzero(before != after):
+            out.append(Flip(key, names[design][i], bool(before[i]), bool(after[i]), bool(held[i] == after[i])))
+    return out
+
+
+def _draw_names(table: pd.DataFrame, study_runs: int) -> dict[str, Sequence[str]]:
+    """The models each draw of each design reads, in the order of :class:`robustness.Pool`."""
+
+    def names(kind: str) -> list[str]:
+        rows = table[table["kind"] == kind]
+        return [model_name(kind, s, int(seed)) for s, seed in zip(rows["source"], rows["seed"], strict=True)]
+
+    aes, vaes = names("ae"), names("vae")
+    pairs = [f"{a} with {v}" for a in aes for v in vaes]
+    return {
+        "ae": aes,
+        "vae": vaes,
+        "pair": pairs,
+        "pairs": pairs,
+        "runs": [", ".join(t) for t in combinations(aes, study_runs)],
+    }

@@ -1,0 +1,193 @@
+"""The near-copy check: every measure of every model against measured arithmetic noise, one
+model at a time and as a group's mean, and verdict flips judged by their margin."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t as student
+
+from stages.lib import nearcopy, replication, robustness
+from tests.test_robustness import PCA, mixed_table
+
+SWEEP = pd.DataFrame(
+    {"latent": [2, 3, 4], "ae_train": [0.04, 0.03, 0.02], "ae_test": [0.041, 0.031, 0.021],
+     "pca_train": [0.055, 0.05, 0.045], "pca_test": [0.056, 0.051, 0.046]}
+)  # fmt: skip
+
+
+def classifiers(accuracies=(0.99, 0.991, 0.989)) -> list[dict]:
+    sources = ["study"] + ["fresh"] * (len(accuracies) - 1)
+    return [{"kind": "classifier", "seed": i, "source": s, "test_accuracy": a}
+            for i, (s, a) in enumerate(zip(sources, accuracies, strict=True))]  # fmt: skip
+
+
+def run(table: pd.DataFrame | None = None, sweep: pd.DataFrame = SWEEP, pca: dict = PCA) -> nearcopy.Run:
+    if table is None:
+        table = pd.concat([mixed_table(), pd.DataFrame(classifiers())], ignore_index=True)
+    return nearcopy.Run(table, sweep, pca)
+
+
+def measure_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c not in nearcopy.IDENTITY]
+
+
+def jittered(r: nearcopy.Run, scale: float, seed: int = 1) -> nearcopy.Run:
+    """``r`` with every measure moved by noise of ``scale`` times the measure's spread over the
+    models (relative on the sweep): another arithmetic path."""
+    rng = np.random.default_rng(seed)
+    table = r.table.copy()
+    columns = measure_columns(table)
+    spread = table.groupby("kind")[columns].transform("std").fillna(0.0).to_numpy()
+    table[columns] = table[columns].astype(float) + scale * spread * rng.standard_normal((len(table), len(columns)))
+    sweep = r.sweep.copy()
+    measures = list(nearcopy.SWEEP_MEASURES)
+    sweep[measures] = sweep[measures] * (1 + scale * rng.standard_normal((len(sweep), len(measures))))
+    pca = {**r.pca, "test_mse": r.pca["test_mse"] * (1 + scale), "silhouette": r.pca["silhouette"] * (1 - scale)}
+    return nearcopy.Run(table, sweep, pca)
+
+
+REFERENCE = run()
+NOISE = nearcopy.noise(REFERENCE.long(), jittered(REFERENCE, 0.1).long())
+
+
+def with_column(r: nearcopy.Run, kind: str, column: str, change) -> nearcopy.Run:
+    table = r.table.copy()
+    rows = table["kind"] == kind
+    table.loc[rows, column] = change(table.loc[rows, column].astype(float))
+    return nearcopy.Run(table, r.sweep, r.pca)
+
+
+def limit_of(group: str) -> nearcopy.Limits:
+    d = nearcopy.differences(REFERENCE.long(), REFERENCE.long())
+    return nearcopy.limits(NOISE, d.groupby("group").size().to_dict())[group]
+
+
+def test_every_measure_of_every_model_is_compared():
+    long = REFERENCE.long()
+    models = long.index.get_level_values("model")
+    assert "the study ae seed 1" in models and "fresh vae seed 109" in models and "fresh classifier seed 2" in models
+    assert {"sweep latent 2", "PCA"} <= set(models)
+    # Every cell of the per-seed table that holds a number, the sweep's four curves, PCA's measures.
+    cells = int(REFERENCE.table[measure_columns(REFERENCE.table)].notna().sum().sum())
+    assert len(long) == cells + 4 * len(SWEEP) + 2 + 3
+    assert long.loc[("sweep latent 3", "ae_test"), "relative"] and not long.loc[("the study ae seed 1", "test_mse"),
+                                                                                    "relative"]  # fmt: skip
+
+
+def test_the_noise_is_the_root_mean_square_of_each_groups_differences():
+    other = with_column(REFERENCE, "ae", "test_mse", lambda v: v + np.arange(len(v)) * 1e-4)
+    n = nearcopy.noise(REFERENCE.long(), other.long())["ae: test_mse"]
+    steps = np.arange(13) * 1e-4
+    assert n["n"] == 13 and n["rms"] == pytest.approx(math.sqrt(np.mean(steps**2)))
+    sweep = REFERENCE.sweep.assign(ae_test=REFERENCE.sweep["ae_test"] * 1.02)
+    relative = nearcopy.noise(REFERENCE.long(), nearcopy.Run(REFERENCE.table, sweep, PCA).long())["sweep: ae_test"]
+    assert relative["relative"] and relative["rms"] == pytest.approx(0.02)
+
+
+def test_noise_from_a_run_of_other_models_is_refused():
+    fewer = nearcopy.Run(REFERENCE.table.iloc[1:], SWEEP, PCA)
+    with pytest.raises(ValueError, match="not the same seeds"):
+        nearcopy.noise(REFERENCE.long(), fewer.long())
+
+
+def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget():
+    d = nearcopy.differences(REFERENCE.long(), REFERENCE.long())
+    counts = d.groupby("group").size().to_dict()
+    lim = nearcopy.limits(NOISE, counts)["ae: test_mse"]
+    rms, singles = NOISE["ae: test_mse"]["rms"], sum(counts.values())
+    assert lim.model == pytest.approx(student.isf(0.025 / singles / 2, 13) * rms)
+    assert lim.mean == pytest.approx(student.isf(0.025 / len(counts) / 2, 13) * rms / math.sqrt(13))
+    # A count moves by whole steps: one step is always within tolerance, whatever the noise.
+    assert nearcopy.limits({"ae: grid_distinct_classes": {"n": 13, "rms": 0.0}}, {"ae: grid_distinct_classes": 13})[
+        "ae: grid_distinct_classes"
+    ].model == 1.0  # fmt: skip
+
+
+def test_the_reference_against_itself_moves_nothing():
+    r = nearcopy.compare(REFERENCE, REFERENCE, NOISE, 3)
+    assert r.passes and all(m.units == 0 for m in r.moves) and not r.flips
+
+
+def test_another_arithmetic_path_passes():
+    """Noise of the same size as the one measured, drawn again: a faithful rerun."""
+    for seed in (2, 3, 4, 5, 6):
+        assert nearcopy.compare(REFERENCE, jittered(REFERENCE, 0.1, seed), NOISE, 3).passes
+
+
+@pytest.mark.parametrize(("factor", "passes"), [(0.99, True), (1.01, False)])
+def test_one_models_move_fails_beyond_its_tolerance_and_not_within(factor, passes):
+    lim = limit_of("ae: silhouette").model
+    table = REFERENCE.table.copy()
+    table.loc[0, "silhouette"] += factor * lim
+    r = nearcopy.compare(REFERENCE, nearcopy.Run(table, SWEEP, PCA), NOISE, 3)
+    assert not r.failing_groups  # one model of 13: its group's mean stays within
+    assert [(m.model, m.measure) for m in r.failing_moves] == (
+        [] if passes else [("the study ae seed 1", "silhouette")]
+    )
+
+
+def test_a_small_move_of_every_model_fails_on_the_groups_mean():
+    lim = limit_of("ae: test_mse")
+    shift = 2 * lim.mean
+    assert shift < lim.model  # no single model beyond its own tolerance
+    r = nearcopy.compare(REFERENCE, with_column(REFERENCE, "ae", "test_mse", lambda v: v + shift), NOISE, 3)
+    assert not r.failing_moves and [g.group for g in r.failing_groups] == ["ae: test_mse"]
+
+
+def pca_silhouette_flip(reference_margin: float, move: float) -> nearcopy.Result:
+    """The study's first autoencoder's silhouette ``reference_margin`` tolerances above PCA's (its
+    rule's threshold) in the reference, and ``move`` tolerances lower in the rerun."""
+    lim = limit_of("ae: silhouette").model
+    table = REFERENCE.table.copy()
+    table.loc[0, "silhouette"] = PCA["silhouette"] + reference_margin * lim
+    reference = nearcopy.Run(table, SWEEP, PCA)
+    moved = table.copy()
+    moved.loc[0, "silhouette"] -= move * lim
+    return nearcopy.compare(reference, nearcopy.Run(moved, SWEEP, PCA), NOISE, 3)
+
+
+def test_a_flip_near_the_threshold_passes():
+    r = pca_silhouette_flip(0.5, 0.9)
+    flips = [f for f in r.flips if f.claim == "ae_separates_better_than_pca"]
+    assert [(f.draw, f.reference, f.now, f.near_threshold) for f in flips] == [
+        ("the study ae seed 1", True, False, True)
+    ]
+    assert r.passes
+
+
+def test_a_flip_beyond_the_rules_margin_fails_naming_the_claim_and_the_model():
+    r = pca_silhouette_flip(3.0, 4.0)
+    assert ("ae_separates_better_than_pca", "the study ae seed 1") in [(f.claim, f.draw) for f in r.failing_flips]
+    # Any other flip beyond its margin reads the same moved model (its pairs with the VAEs).
+    assert all(f.draw.startswith("the study ae seed 1") for f in r.failing_flips)
+    assert not r.passes
+
+
+def test_every_design_names_its_draws_in_the_pools_order():
+    pool = robustness.Pool.of(REFERENCE.table, PCA, 3)
+    names = nearcopy._draw_names(REFERENCE.table, 3)
+    for key, design in robustness.DESIGNS.items():
+        assert len(names[design]) == pool.draws(key).size, key
+    assert names["pairs"][1] == "the study ae seed 1 with fresh vae seed 100"
+
+
+# --- other seeds: pool against pool ----------------------------------------------------------
+
+
+def test_the_replication_test_passes_another_draw_of_the_same_recipe():
+    other = pd.concat([mixed_table(seed=7), pd.DataFrame(classifiers())], ignore_index=True)
+    tests = replication.compare(REFERENCE.table, other, PCA, 3)
+    assert tests and not [t.name for t in tests if t.fails]
+
+
+def test_the_replication_test_fails_a_shifted_pool_naming_the_measure():
+    other = pd.concat([mixed_table(seed=7), pd.DataFrame(classifiers())], ignore_index=True)
+    other.loc[other["kind"] == "ae", "test_mse"] += 0.005  # five seed-to-seed standard deviations
+    assert [t.name for t in replication.compare(REFERENCE.table, other, PCA, 3) if t.fails] == ["ae: test_mse"]
+
+
+def test_the_replication_tests_false_alarms_out_of_sample_stay_within_five_percent():
+    alarms = replication.false_alarms(REFERENCE.table, PCA, 3, splits=100)
+    assert alarms["splits"] == 100 and alarms["false_alarms"] <= 5
