@@ -1,7 +1,11 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
-# make check  - did this run reproduce the reference run? (exit 1 if a verdict leaves its predictive set or a metric its limit)
-# make reference - record this run as the reference of its data set (reference/<dataset>.json)
+# make check  - did this run reproduce the reference run? (same seeds: every model within the measured
+#              arithmetic noise of its counterpart; other seeds: pool against pool; exit 1 if not)
+# make reference - record this run as the reference of its data set (reference/<dataset>.json);
+#              the report reads it: `dvc repro report` brings the report up to date after it
+# make noise  - measure the reference's arithmetic noise: the whole study trained again on another
+#              arithmetic path in a scratch clone (a full study's time), compared model by model
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
 # make bench  - the CPU benchmarks in benchmarks/ that need nothing else (benchmarks/README.md);
 #              make bench-explorer (after make repro; Chromium), make bench-grid (root)
@@ -15,7 +19,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference grid test lint bench bench-explorer bench-grid lock clean
+.PHONY: install python repro check reference noise grid test lint bench bench-explorer bench-grid lock clean
 
 install: $(VENV)/.installed
 
@@ -33,10 +37,13 @@ repro: install
 	$(BIN)/dvc repro
 
 check: install
-	$(BIN)/python -m stages.lib.reproduction check
+	$(BIN)/python -m tools.check
 
 reference: install
-	$(BIN)/python -m stages.lib.reproduction reference
+	$(BIN)/python -m tools.check reference
+
+noise: install
+	$(BIN)/python -m tools.check noise --train
 
 grid: install
 	$(BIN)/python -m tools.grid $(GRID)

@@ -1,7 +1,8 @@
 """What the pooled verdicts cost: ``robustness.analyse`` (every rule on every draw of the pool,
-the study's procedure as a distribution, the check's pseudo-reruns) on the committed per-seed
-table, and on a pool the size of 30 fresh seeds made by resampling its rows; beside it, the
-robustness layer's training time is in the stage timings (benchmarks.study).
+the study's procedure as a distribution) and ``replication.false_alarms`` (the re-seeded check
+between halves of the pool) on the committed per-seed table, and on a pool the size of 30 fresh
+seeds made by resampling its rows; beside it, the robustness layer's training time is in the
+stage timings (benchmarks.study).
 
     python -m benchmarks.verdicts [--repeats 3]
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.lib import io, robustness
+from stages.lib import io, replication, robustness
 
 TABLE = Path("metrics/seeds.csv")
 
@@ -36,21 +37,22 @@ def main() -> None:
     table = pd.read_csv(TABLE)
     judge = io.read_json(Path("metrics/judge.json"))
     pca = {**io.read_json(Path("metrics/pca.json")), "reconstruction": judge["reconstructions"]["pca"]}
-    instrument = io.read_json(Path("metrics/robustness.json"))["instrument"]
-    runs = int((table["source"] == "study").sum()) - 1  # the study's autoencoders: its rows less its VAE
-    fresh = int((table["source"] == "fresh").sum()) // 2
+    aes = table[table["kind"] == "ae"]
+    runs, fresh = int((aes["source"] == "study").sum()), int((aes["source"] == "fresh").sum())
     for size in (fresh, 30):
         pool = pool_of(table, size)
-        times = []
+        analyse, halvings = [], []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            result = robustness.analyse(pool, pca, runs, instrument)
-            times.append(time.perf_counter() - start)
-        check = result["check"]
+            robustness.analyse(pool, pca, runs)
+            analyse.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            alarms = replication.false_alarms(pool, pca, runs)
+            halvings.append(time.perf_counter() - start)
         print(
-            f"{size} fresh seeds ({len(pool)} models): analyse {min(times):.2f} s (best of {args.repeats}); "
-            f"false alarms in {round(check['false_alarms'] * check['pseudo_reruns'])} of {check['pseudo_reruns']} "
-            "pseudo-reruns (in-sample)"
+            f"{size} fresh seeds ({len(pool)} models): analyse {min(analyse):.2f} s, the re-seeded check's "
+            f"false alarms {min(halvings):.2f} s (best of {args.repeats}): {alarms['false_alarms']} of "
+            f"{alarms['splits']} halvings of the pool (out of sample)"
         )
 
 

@@ -4,8 +4,9 @@ every claim of the study, then its questions Q1-Q4 with every table and figure.
 Each section is one function of the metrics; no number in the prose is typed by hand. The
 verdicts and a few summary numbers are also written as metrics, so experiments compare on them.
 
-Reads:  params.yaml (dataset, ae, latent_grid, pca, vae, prior_grid, sample, robustness), metrics/
-        (robustness.json: every claim over the pooled models), plots/sweep.csv,
+Reads:  params.yaml (dataset, ae, latent_grid, pca, vae, prior_grid, sample, robustness and every
+        seed), metrics/ (robustness.json: every claim over the pooled models; seeds.csv: every
+        model's measures), plots/sweep.csv,
         models/ae/, models/vae/, data/idx, reference/<dataset>.json (the reference run, if any).
 Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
         metrics/study.json (the verdicts, how many carry each pooled label, run-to-run
@@ -24,7 +25,8 @@ def main() -> None:
     verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
     standings = [robustness.standing(v, m.robustness["claims"]) for v in verdicts]
     facts = report.summary(m, verdicts, standings)
-    reproduced = reproduction.compare(m.p.dataset, facts["verdicts"], m.files, m.seeds)
+    run, seeds = reproduction.read_run(), reproduction.seeds_of(m.p)
+    reproduced = reproduction.compare(m.p.dataset, facts["verdicts"], run, seeds, len(m.seeds))
     facts["reproduction"] = reproduced.summary()
     with io.transaction() as out:
         out.save_figure(report.SIDE_BY_SIDE, report.side_by_side(m.p, m.seeds[0]))

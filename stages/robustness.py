@@ -4,14 +4,15 @@ ones), each claim's rule over the pooled models, the chance of each verdict the 
 procedure prints (three autoencoders, one VAE), and the spread of the sample measures over
 classifiers (the instrument's own). Judging only: the fresh models come from `train_fresh`.
 
-Reads:  params.yaml (ae.seeds, vae.seed, latent_grid, prior_grid, sample.score_count,
+Reads:  params.yaml (ae.seeds, vae.seed, classifier.seed, latent_grid, prior_grid, sample.score_count,
         sample.seeds, robustness.seed_count/first_seed/classifier_count), data/idx,
         models/ae/, models/vae/, models/classifier/, models/fresh/, metrics/ae/,
         metrics/vae.json, metrics/judge.json, metrics/samples.json, metrics/pca.json
         (the study's own measures, taken as its stages wrote them).
-Writes: metrics/seeds.csv (the per-seed table), metrics/robustness.json (per claim: the pooled
-        share, interval and label, the chance of each printable verdict, its predictive sets;
-        the pooled spreads; the check's false-alarm rate), plots/robustness/spread.png.
+Writes: metrics/seeds.csv (the per-seed table: every autoencoder, VAE and classifier),
+        metrics/robustness.json (per claim: the pooled share, interval and label, the chance of
+        each printable verdict, its 95% predictive set; the classifiers' spread; the false alarms
+        of `make check`'s replication test between halves of the pool), plots/robustness/spread.png.
 """
 
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stages.lib import cli, io, metrics, params, plots, robustness, study, study_code
+from stages.lib import cli, io, metrics, params, plots, replication, robustness, study, study_code
 from stages.lib.data import load_data
 from stages.lib.judging import Judge, prior_samples, sample_names, walk
 from stages.lib.models import load_model
@@ -97,16 +98,23 @@ def main() -> None:
             drawn=judge.grid(as_drawn, vae_grid.size),
             samples=judge.sample_sets(sets, reference),
         ))  # fmt: skip
-    table = pd.DataFrame(rows)
-    spread = instrument(
+    spread, accuracies = instrument(
         judge, reference, score_count=p.sample.score_count, sample_seeds=p.sample.seeds,
         classifier_seeds=p.robustness.classifier_seed_list,
     )  # fmt: skip
+    # Each classifier a row of its own, so that `make check` follows each one's accuracy.
+    sources = ["study"] + ["fresh"] * len(p.robustness.classifier_seed_list)
+    for seed, source, accuracy in zip((p.classifier.seed, *p.robustness.classifier_seed_list), sources, accuracies,
+                                      strict=True):  # fmt: skip
+        rows.append({"kind": "classifier", "seed": seed, "source": source, "test_accuracy": accuracy})
+    table = pd.DataFrame(rows)
     pca = {**m["pca"], "reconstruction": m["judge"]["reconstructions"]["pca"]}
+    study_runs = len(p.ae.seeds)
     result = {
         "seeds": len(seeds),
-        **robustness.analyse(table, pca, len(p.ae.seeds), spread),
+        **robustness.analyse(table, pca, study_runs),
         "instrument": spread,
+        "check": {"reseeded": replication.false_alarms(table, pca, study_runs)},
     }
     with io.transaction() as out:
         out.write_bytes(Path("metrics/seeds.csv"), table.to_csv(index=False, lineterminator="\n").encode())
@@ -121,11 +129,11 @@ def instrument(
     score_count: int,
     sample_seeds: tuple[int, ...],
     classifier_seeds: tuple[int, ...],
-) -> dict:
+) -> tuple[dict, list[float]]:
     """The study's own sample sets (``score_count`` images from each of ``sample_seeds``) scored
     by its classifier (``judge``, whose features of the test images are ``reference``) and by
     the fresh ones: the standard deviation over classifiers of each sample measure (mean over
-    the sets) and of the test accuracy."""
+    the sets) and of the test accuracy; and each classifier's test accuracy, the study's first."""
     vae = load_model(Path("models/vae"))
     sets = {
         name: prior_samples(vae.decode, vae.config.latent, score_count, s)
@@ -141,13 +149,14 @@ def instrument(
         s | {"test_accuracy": float((j.classify(j.test.images).argmax(1) == labels).double().mean())}
         for s, (j, _) in zip(scores, judges, strict=True)
     ]
-    return {
+    spread = {
         "classifiers": len(scores),
         **{
             k: float(np.std([s[k] for s in scores], ddof=1)) if len(scores) > 1 else 0.0
             for k in (*metrics.SAMPLE_QUALITY, "test_accuracy")
         },
     }
+    return spread, [s["test_accuracy"] for s in scores]
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ PIPELINE = [
     "reference/mnist.json",
     "tools/__init__.py",
     "tools/grid.py",
+    "tools/check.py",
 ]
 STAGES = {
     "download",

@@ -274,8 +274,9 @@ def test_the_results_at_a_glance_are_the_committed_runs():
     ("target", "command"),
     [
         ("repro", "$(BIN)/dvc repro"),
-        ("check", "$(BIN)/python -m stages.lib.reproduction check"),
-        ("reference", "$(BIN)/python -m stages.lib.reproduction reference"),
+        ("check", "$(BIN)/python -m tools.check"),
+        ("reference", "$(BIN)/python -m tools.check reference"),
+        ("noise", "$(BIN)/python -m tools.check noise --train"),
         ("grid", "$(BIN)/python -m tools.grid $(GRID)"),
     ],
 )

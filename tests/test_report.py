@@ -1,5 +1,5 @@
 from stages.lib.markdown import compare, image, num, table
-from stages.lib.report import false_alarm_text, share_text
+from stages.lib.report import reseeded_text, share_text
 
 
 def test_compare_names_the_lower_and_the_factor():
@@ -15,10 +15,10 @@ def test_table_and_numbers():
     assert image("plots/x.png", "x") == "![x](../plots/x.png)"
 
 
-def test_no_false_alarm_in_finitely_many_pseudo_reruns_is_not_printed_as_zero():
-    check = {"pseudo_reruns": 20000, "false_alarms": 0.0, "from_verdicts": 0.0, "from_metrics": 0.0}
-    text = false_alarm_text(check)
-    assert text.startswith("a false alarm in 0 of them") and "at most 0.013% at 95%" in text
+def test_no_false_alarm_in_finitely_many_halvings_is_not_printed_as_zero():
+    text = reseeded_text({"splits": 200, "false_alarms": 0})
+    assert "a false alarm in 0 of 200 halvings (at most 1.2% at 95%" in text
+    assert "fewer than 200 independent" in text
 
 
 def test_a_pooled_share_never_reads_zero_or_one():

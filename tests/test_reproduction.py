@@ -1,154 +1,171 @@
-"""The reproduction verdict: which verdicts agree with the reference run, which fall outside its
-predictive sets, and which headline metrics moved beyond their limit."""
+"""The reproduction check: which question the seeds pose (a near-copy or a replication), which
+printed verdicts differ and whether their measures explain it, and `make check` end to end."""
 
 import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
-from stages.lib import reproduction, robustness
-from stages.lib.reproduction import Headline
+from stages.lib import nearcopy, reproduction
 from tests.e2e import clone, commit, dvc, ran, write_params
+from tests.test_nearcopy import NOISE, PCA, REFERENCE, SWEEP, limit_of, pca_silhouette_flip
 
-VERDICTS = {"a": True, "b": 3, "c": False, "pca_deterministic": True, "ae_elbow_near_10": False}
-# The check's sets as metrics/robustness.json gives them: "a" may flip, "b" may drop to 2.
-CLAIMS = {"a": {"check_set": [True, False]}, "b": {"check_set": [3, 2]}, "c": {"check_set": [False]}}
-
-
-def metrics(limit: float = 2.0, **values: float) -> dict[str, Headline]:
-    return {name: Headline(v, 0.5, "std over the pooled AEs", limit) for name, v in values.items()}
+VERDICTS = {"ae_separates_better_than_pca": 3, "pca_deterministic": True, "ae_elbow_near_10": False}
+SEEDS = {"ae.seeds": [1, 2, 3], "robustness.first_seed": 100}
 
 
-def reference(**values: float) -> dict:
-    return reproduction.record("mnist", VERDICTS, metrics(**values), CLAIMS)
-
-
-def counted(agreeing: int, differing: int, outside: int, beyond: int) -> dict[str, int]:
-    return {
-        "verdicts_agreeing": agreeing,
-        "verdicts_differing": differing,
-        "verdicts_outside_the_predictive_set": outside,
-        "metrics_beyond_limit": beyond,
-    }
+def comparison(verdicts: dict, result: nearcopy.Result | None = None, question: str = "near-copy"):
+    reference = {"made_on": {"cpu": "x", "isa": "AVX2", "threads": 2, "torch": "2"}, "verdicts": VERDICTS,
+                 "noise": {"how": "between two paths", "groups": NOISE}}  # fmt: skip
+    result = result or nearcopy.compare(REFERENCE, REFERENCE, NOISE, 3)
+    return reproduction.Comparison(reference, verdicts, question, nearcopy=result)
 
 
 def test_the_same_run_is_the_reference_itself():
-    c = reproduction.Comparison(reference(x=1.0, y=2.0), dict(VERDICTS), metrics(x=1.0, y=2.0))
-    assert c.identical and c.agreeing == 5 and not c.moved and c.passes
-    assert c.summary() == counted(agreeing=5, differing=0, outside=0, beyond=0)
+    c = comparison(dict(VERDICTS))
+    assert c.identical and c.passes and c.agreeing == 3
+    assert c.summary() == {
+        "verdicts_agreeing": 3, "verdicts_differing": 0, "verdicts_unexplained": 0, "measures_beyond_tolerance": 0,
+        "group_means_beyond_tolerance": 0, "flips_beyond_the_margin": 0,
+    }  # fmt: skip
     (line,) = reproduction.verdict_lines(c, "mnist")
     assert line.startswith("This run is the reference run")
 
 
-def test_a_metric_fails_beyond_its_limit_and_not_at_it():
-    c = reproduction.Comparison(reference(x=1.0, y=2.0, z=3.0), dict(VERDICTS), metrics(x=2.0, y=2.0, z=1.99))
-    assert [(name, units, limit) for name, _, _, units, limit, _ in c.rows()] == [
-        ("x", pytest.approx(2.0), 2.0), ("y", 0.0, 2.0), ("z", pytest.approx(2.02), 2.0)
-    ]  # fmt: skip
-    assert c.moved == ["z"] and not c.identical and not c.differing_verdicts and not c.passes
+def test_a_printed_verdict_that_flips_near_its_threshold_is_explained():
+    c = comparison({**VERDICTS, "ae_separates_better_than_pca": 2}, pca_silhouette_flip(0.5, 0.9))
+    assert c.differing_verdicts == [("ae_separates_better_than_pca", 3, 2)]
+    assert c.explained("ae_separates_better_than_pca") and not c.unexplained and c.passes
     lines = reproduction.verdict_lines(c, "mnist")
-    assert lines[0].startswith("5 of 5 verdicts agree") and lines[-1] == "Beyond its limit: z."
+    assert "Verdict ae_separates_better_than_pca differs: 3 in the reference, 2 here (its measures sat within" in (
+        " ".join(lines)
+    )
 
 
-@pytest.mark.parametrize(
-    ("key", "now", "judgement", "passes"),
-    [("a", False, "within", True), ("b", 2, "within", True), ("b", 1, "outside", False), ("c", True, "outside", False),
-     ("pca_deterministic", False, "outside", False), ("ae_elbow_near_10", True, "one draw", True)],
-)  # fmt: skip
-def test_each_kind_of_flip_is_judged_by_its_rule(key, now, judgement, passes):
-    """Within the reference's predictive set: passes. Outside it, or an exact verdict: fails. A
-    sweep verdict (one draw): named, and left to the sweep's elbows."""
-    c = reproduction.Comparison(reference(x=1.0), {**VERDICTS, key: now}, metrics(x=1.0))
-    assert c.differing_verdicts == [(key, VERDICTS[key], now)] and c.judgement(key) == judgement
-    assert c.passes is passes
-    assert c.summary()["verdicts_outside_the_predictive_set"] == (0 if passes else 1)
-    (line,) = [line for line in reproduction.verdict_lines(c, "mnist") if line.startswith("Verdict")]
-    words = {"within": "inside the reference's predictive set", "outside": "a real difference",
-             "one draw": "leaves it to the sweep's elbows"}  # fmt: skip
-    assert line.startswith(f"Verdict {key} differs: {VERDICTS[key]} in the reference, {now} here (")
-    assert words[judgement] in line
+def test_a_printed_verdict_without_a_flip_of_its_draws_is_a_real_difference():
+    """The rule gave another verdict although no draw of its measures flipped: a changed rule."""
+    c = comparison({**VERDICTS, "ae_separates_better_than_pca": 0})
+    assert c.unexplained == [("ae_separates_better_than_pca", 3, 0)] and not c.passes
+    assert "a real difference" in " ".join(reproduction.verdict_lines(c, "mnist"))
 
 
-def test_a_mutant_rule_fails_the_check_that_the_studys_own_draws_pass():
-    """The check's sets from a pool where every autoencoder reconstructs better than PCA; a rerun
-    whose rule is inverted prints 'holds in no run', outside the set."""
-    from tests.test_robustness import PCA, mixed_table
-
-    result = robustness.analyse(mixed_table(), PCA, 3, {})
-    verdicts = {key: c["set95"][0] for key, c in result["claims"].items()}
-    ref = reproduction.record("mnist", verdicts, {}, result["claims"])
-    assert reproduction.Comparison(ref, dict(verdicts), {}).passes
-    mutant = {**verdicts, "ae_reconstructs_better_than_pca": 0}
-    c = reproduction.Comparison(ref, mutant, {})
-    assert not c.passes and c.judgement("ae_reconstructs_better_than_pca") == "outside"
+def test_pca_determinism_may_never_differ_and_the_sweeps_verdicts_follow_its_curves():
+    c = comparison({**VERDICTS, "pca_deterministic": False})
+    assert c.unexplained == [("pca_deterministic", True, False)] and not c.passes
+    near = comparison({**VERDICTS, "ae_elbow_near_10": True})
+    assert near.explained("ae_elbow_near_10") and near.passes
+    sweep = SWEEP.assign(ae_test=SWEEP["ae_test"] * 1.5)
+    moved = nearcopy.compare(REFERENCE, nearcopy.Run(REFERENCE.table, sweep, PCA), NOISE, 3)
+    far = comparison({**VERDICTS, "ae_elbow_near_10": True}, moved)
+    assert not far.explained("ae_elbow_near_10") and not far.passes
 
 
-def test_an_old_reference_without_sets_fails_any_flip_and_says_why():
-    ref = reference(x=1.0)
-    del ref["sets"]
-    c = reproduction.Comparison(ref, {**VERDICTS, "a": False}, metrics(x=1.0))
-    assert not c.passes and any("predates predictive sets" in line for line in reproduction.verdict_lines(c, "mnist"))
+def test_the_lines_name_each_model_and_group_beyond_tolerance():
+    table = REFERENCE.table.copy()
+    table.loc[0, "silhouette"] += 3 * limit_of("ae: silhouette").model
+    table.loc[table["kind"] == "vae", "code_spread"] += 2 * limit_of("vae: code_spread").mean
+    c = comparison(dict(VERDICTS), nearcopy.compare(REFERENCE, nearcopy.Run(table, SWEEP, PCA), NOISE, 3))
+    text = " ".join(reproduction.verdict_lines(c, "mnist"))
+    assert not c.passes and "Beyond tolerance: the study ae seed 1: silhouette" in text
+    means = text.split("Mean moves beyond tolerance: ", 1)[1]
+    assert "vae: code_spread moved by" in means  # the silhouette's mean moved too: 3 tolerances over 13 models
+    assert c.summary()["measures_beyond_tolerance"] == 1 and c.summary()["group_means_beyond_tolerance"] >= 1
 
 
-def test_no_reference_says_how_to_make_one():
-    c = reproduction.Comparison(None, dict(VERDICTS), metrics(x=1.0))
+def test_no_reference_or_no_noise_says_how_to_make_them():
+    c = reproduction.Comparison(None, dict(VERDICTS), "no reference")
     assert reproduction.verdict_lines(c, "fashion-mnist") == [
         "No reference for fashion-mnist: `make reference` records this run as one."
     ]
     assert c.summary() == {} and not c.passes
+    made = {"cpu": "x", "isa": "AVX2", "threads": 2, "torch": "2"}
+    for question, says in (("no noise", "`make noise` measures it"), ("an old reference", "predates the near-copy")):
+        c = reproduction.Comparison({"made_on": made, "verdicts": VERDICTS}, dict(VERDICTS), question)
+        assert says in reproduction.verdict_lines(c, "mnist")[0] and not c.passes
 
 
-def reproduction_command(repo, env, verb: str) -> subprocess.CompletedProcess:
-    """What `make check` and `make reference` run."""
-    command = [sys.executable, "-m", "stages.lib.reproduction", verb]
-    return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+def test_other_seeds_ask_whether_the_conclusions_replicate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = REFERENCE
+    ref = reproduction.record("mnist", VERDICTS, run, SEEDS, {"how": "x", "groups": NOISE})
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "mnist.json").write_text(json.dumps(ref))
+    c = reproduction.compare("mnist", dict(VERDICTS), run, {**SEEDS, "robustness.first_seed": 200}, 3)
+    assert c.question == "replication" and c.passes
+    lines = reproduction.verdict_lines(c, "mnist", {"splits": 200, "false_alarms": 3})
+    assert lines[0].startswith("Other seeds than the reference run's")
+    assert "failed 3 of 200 halvings of the pooled seeds" in lines[1]
+    assert reproduction.compare("mnist", dict(VERDICTS), run, SEEDS, 3).question == "near-copy"
 
 
-def test_the_report_and_the_check_name_exactly_the_verdict_and_the_metric_that_differ(pipeline, tmp_path):
+def test_a_recorded_reference_reads_back_as_the_run_it_was_made_of():
+    ref = json.loads(json.dumps(reproduction.record("mnist", VERDICTS, REFERENCE, SEEDS, None)))
+    back = reproduction.run_of(ref)
+    pd.testing.assert_frame_equal(back.long(), REFERENCE.long())
+
+
+def check_command(repo, env, *args: str) -> subprocess.CompletedProcess:
+    """What `make check`, `make reference` and `make noise` run."""
+    return subprocess.run([sys.executable, "-m", "tools.check", *args], cwd=repo, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipeline, tmp_path):
     repo, env = clone(pipeline, tmp_path / "clone"), pipeline[1]
-    done = reproduction_command(repo, env, "reference")
+    done = check_command(repo, env, "reference")
+    assert done.returncode == 0 and "no arithmetic noise yet" in done.stdout, done.stderr
+    done = check_command(repo, env)
+    assert done.returncode == 1 and "`make noise` measures it" in done.stdout
+    # The run against itself measures no noise: only the same numbers pass, as they must here.
+    done = check_command(repo, env, "noise", str(repo), "--how", "this run against itself")
     assert done.returncode == 0, done.stderr
     assert ran(dvc(repo, env, "repro")) == {"report"}  # the reference is the report's input
-    report = (repo / "report" / "report.md").read_text()
-    assert "This run is the reference run" in report
-    assert reproduction_command(repo, env, "check").returncode == 0
-    study = json.loads((repo / "metrics" / "study.json").read_text())
-    assert study["reproduction"] == counted(agreeing=22, differing=0, outside=0, beyond=0)
+    assert "This run is the reference run" in (repo / "report" / "report.md").read_text()
+    done = check_command(repo, env)
+    assert done.returncode == 0 and "This run is the reference run" in done.stdout, done.stdout
     commit(repo, env, "the tiny run as its own reference")
 
     path = repo / "reference" / "mnist.json"
     recorded = json.loads(path.read_text())
-    assert set(recorded["sets"]) == set(robustness.DESIGNS)
+    assert recorded["seeds"]["ae.seeds"] == [1, 2] and recorded["noise"]["how"] == "this run against itself"
     altered = json.loads(path.read_text())
     altered["verdicts"]["pca_deterministic"] = not altered["verdicts"]["pca_deterministic"]
-    metric = altered["metrics"]["VAE: test loss"]
-    metric["value"] += (metric["limit"] + 0.5) * metric["unit"]
+    altered["table"][0]["silhouette"] += 0.5
     path.write_text(json.dumps(altered))
     assert ran(dvc(repo, env, "repro")) == {"report"}
-
-    report = (repo / "report" / "report.md").read_text()
-    section = report[report.index("## Reproduction") : report.index("## The study's claims")]
-    assert "21 of 22 verdicts agree" in section
-    assert section.count("differs:") == 1 and "Verdict pca_deterministic differs" in section
-    assert "Beyond its limit: VAE: test loss." in section and section.count("**beyond**") == 1
-    done = reproduction_command(repo, env, "check")
-    assert done.returncode == 1
-    assert "Verdict pca_deterministic differs" in done.stdout and "Beyond its limit: VAE: test loss." in done.stdout
-    study = json.loads((repo / "metrics" / "study.json").read_text())
-    assert study["reproduction"] == counted(agreeing=21, differing=1, outside=1, beyond=1)
+    section = (repo / "report" / "report.md").read_text().split("## Reproduction", 1)[1].split("\n## ", 1)[0]
+    assert "Verdict pca_deterministic differs" in section and "a real difference" in section
+    assert "Beyond tolerance: the study ae seed 1: silhouette" in section and "**beyond**" in section
+    done = check_command(repo, env)
+    assert done.returncode == 1 and "Beyond tolerance: the study ae seed 1: silhouette" in done.stdout
+    study = json.loads((repo / "metrics" / "study.json").read_text())["reproduction"]
+    assert study["verdicts_unexplained"] == 1 and study["measures_beyond_tolerance"] >= 1
 
     # A real change of the recipe: ten times the autoencoder's learning rate fails the check.
     path.write_text(json.dumps(recorded))
     write_params(repo, lambda p: p["ae"].update(lr=10 * p["ae"]["lr"]))
     dvc(repo, env, "repro")
-    done = reproduction_command(repo, env, "check")
-    assert done.returncode == 1 and "Beyond its limit: AE seed 1: test MSE" in done.stdout, done.stdout
+    done = check_command(repo, env)
+    assert done.returncode == 1 and "the study ae seed 1: test_mse" in done.stdout, done.stdout
+
+    # Other seeds: another question, pool against pool.
+    write_params(repo, lambda p: p["robustness"].update(first_seed=300))
+    done = check_command(repo, env)
+    assert "Other seeds than the reference run's" in done.stdout, done.stdout
 
 
 def test_make_check_with_nothing_run_says_so(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "stages.lib.reproduction", "check"], cwd=tmp_path, capture_output=True, text=True,
-        env={"PYTHONPATH": str(reproduction.Path(__file__).resolve().parents[1])},
-    )  # fmt: skip
+    root = reproduction.Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "tools.check"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(root)})  # fmt: skip
     assert done.returncode == 1 and "Nothing has run in this clone yet" in done.stdout
+
+
+@pytest.mark.parametrize("flags", [["avx512f", "avx2"], ["avx2"]])
+def test_make_noise_forces_another_arithmetic_path_than_the_machines_own(flags):
+    from tools import check
+
+    forced = check.forced_path(set(flags))
+    assert forced["ATEN_CPU_CAPABILITY"] == ("avx2" if "avx512f" in flags else "default")

@@ -51,8 +51,8 @@ from tests.test_dependencies import ROOT, stage_script, stages
 HANDS_ON_PARAMS = {
     "report": "its prose prints the params it describes (report.Metrics); it has no device or precision branch",
 }
-# Library modules that load params: the loader, and reproduction.py (`make check`, not a stage).
-LOADS_PARAMS = {"stages/lib/params.py", "stages/lib/reproduction.py"}
+# Library modules that load params: the loader alone (`make check` loads them in tools/check.py).
+LOADS_PARAMS = {"stages/lib/params.py"}
 
 
 def hints(cls: type) -> dict[str, typing.Any]:

@@ -1,104 +1,69 @@
-"""Did this run reproduce the reference run? Its printed verdicts must be ones the study's
-procedure prints with fair chance, and its headline metrics must stay within the spread that
-the pooled runs measure.
+"""Did this run reproduce the reference run? The question depends on the seeds.
 
-The reference (``reference/<dataset>.json``, kept in git) holds one run's verdicts, each
-measured verdict's predictive set (the verdicts the study's procedure prints with three
-autoencoders and one VAE, drawn from the pooled runs: ``robustness``), its headline metrics
-with their units and limits, and the machine that made it. It is written on purpose, never by
-``dvc repro``:
+- **Same seeds** (the reference's study and fresh seeds): a rerun is the same models trained
+  through other rounding, so every model must be a near-copy of its counterpart, within the
+  arithmetic noise the reference measured (``nearcopy``); a verdict may change only where its
+  measure sat within that noise of the rule's threshold.
+- **Other seeds**: other models; the question is whether the conclusions replicate, pool
+  against pool (``replication``), with a false-alarm rate measured out of sample.
 
-    python -m stages.lib.reproduction reference   # make reference: record this run as the reference
-    python -m stages.lib.reproduction check       # make check: compare this run with it; exit 1 on a failure
-
-A rerun fails only where a printed verdict falls outside the reference's set, an exact verdict
-differs, or a headline metric moves beyond its limit. A unit is a spread: the standard deviation
-over the pooled models (the study's and the fresh ones) of a measure the seeds change, with the
-classifiers' own spread in the sample measures; a stated tolerance for the rest (PCA, the sweep's
-elbows), whose limit is one unit. The sweep's verdicts rest on one draw: the check names their
-flips and leaves the judgement to the elbows. PyTorch promises no identical bits across CPU
-models, so another machine's training takes other paths: the limits are what another draw of
-seeds would give, within a 5% budget of false alarms measured in ``robustness``.
+The reference (``reference/<dataset>.json``, kept in git) holds one run's verdicts, its per-seed
+table, sweep and PCA measures, its seeds, the machine that made it, and the arithmetic noise
+of its measures with how and where it was measured. It is written on purpose, never by
+``dvc repro``: ``make reference`` and ``make noise`` (``python -m tools.check``).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.lib import io, robustness
+import pandas as pd
+
+from stages.lib import io, nearcopy, replication, robustness
 
 REFERENCE_DIR = Path("reference")
+SHOWN = 8  # failures named one by one; the rest are counted
 
 
 def reference_path(dataset: str) -> Path:
     return REFERENCE_DIR / f"{dataset}.json"
 
 
-def read_metrics(seeds: tuple[int, ...]) -> dict[str, Any]:
-    """The metrics files the headline numbers come from, keyed by their name under metrics/."""
-    names = [f"ae/seed_{s}" for s in seeds] + ["pca", "sweep", "vae", "samples", "classifier", "judge", "robustness"]
-    return {name: io.read_json(Path(f"metrics/{name}.json")) for name in names}
+def load_reference(dataset: str) -> dict[str, Any] | None:
+    path = reference_path(dataset)
+    return io.read_json(path) if path.is_file() else None
 
 
-@dataclass(frozen=True)
-class Headline:
-    value: float
-    unit: float  # one run-to-run spread, or a stated tolerance
-    rule: str  # how the unit was found
-    limit: float = 1.0  # how many units it may move before `make check` fails
+def seeds_of(p) -> dict[str, Any]:
+    """Every seed that picks a model or a draw of the run: equal seeds, the same models."""
+    return {
+        "ae.seeds": list(p.ae.seeds),
+        "vae.seed": p.vae.seed,
+        "sweep.seed": p.sweep.seed,
+        "classifier.seed": p.classifier.seed,
+        "pca.seed": p.pca.seed,
+        "sample.seeds": list(p.sample.seeds),
+        "robustness.first_seed": p.robustness.first_seed,
+        "robustness.seed_count": p.robustness.seed_count,
+        "robustness.classifier_count": p.robustness.classifier_count,
+    }
 
 
-def headline(m: dict[str, Any], seeds: tuple[int, ...]) -> dict[str, Headline]:
-    """The headline metrics of a run, each with its unit and limit, from :func:`read_metrics`."""
-    ae = {s: m[f"ae/seed_{s}"] for s in seeds}
-    vae, pca, samples, judge, r = m["vae"], m["pca"], m["samples"], m["judge"], m["robustness"]
-    pool, spread, limit = r["pool"], r["spread"], r["check"]["metric_limit"]
+def read_run(folder: Path = Path(".")) -> nearcopy.Run:
+    """A run's outputs as the check reads them, from a workspace (``folder``)."""
+    pca = io.read_json(folder / "metrics/pca.json")
+    judge = io.read_json(folder / "metrics/judge.json")
+    pca = {k: pca[k] for k in nearcopy.PCA_MEASURES} | {"reconstruction": judge["reconstructions"]["pca"]}
+    table = pd.read_csv(folder / "metrics/seeds.csv")
+    return nearcopy.Run(table, pd.read_csv(folder / "plots/sweep.csv"), pca)
 
-    def pooled(kind: str, column: str) -> tuple[float, str, float]:
-        models = pool["autoencoders"] if kind == "ae" else pool["vaes"]
-        return spread[kind][column], f"std over the {models} pooled {kind.upper()}s", limit
 
-    def relative(tolerance: float, value: float) -> tuple[float, str, float]:
-        return tolerance * abs(value), f"stated tolerance {100 * tolerance:g}%", 1.0
-
-    def absolute(tolerance: float) -> tuple[float, str, float]:
-        return tolerance, f"stated tolerance {tolerance:g}", 1.0
-
-    classifiers = r["instrument"]["classifiers"]
-    accuracy = (
-        (r["instrument"]["test_accuracy"], f"std over {classifiers} classifiers", limit)
-        if classifiers > 1
-        else absolute(1e-3)
-    )
-    rows: list[tuple[str, float, tuple[float, str, float]]] = []
-    for s in seeds:
-        rows += [
-            (f"AE seed {s}: test MSE", ae[s]["test_mse"], pooled("ae", "test_mse")),
-            (f"AE seed {s}: silhouette", ae[s]["silhouette"], pooled("ae", "silhouette")),
-            (f"AE seed {s}: 5-NN accuracy", ae[s]["knn_accuracy"], pooled("ae", "knn_accuracy")),
-        ]
-    rows += [
-        # An exact float64 fit: only rounding differs between machines.
-        ("PCA: test MSE", pca["test_mse"], relative(1e-3, pca["test_mse"])),
-        ("PCA: silhouette", pca["silhouette"], relative(1e-3, pca["silhouette"])),
-        ("sweep: AE elbow", m["sweep"]["elbow"]["ae"] or 0, absolute(1)),
-        ("sweep: PCA elbow", m["sweep"]["elbow"]["pca"] or 0, absolute(1)),
-        ("VAE: test loss", vae["test_loss"], pooled("vae", "test_loss")),
-        ("VAE: test MSE", vae["test_mse"], pooled("vae", "test_mse")),
-        ("VAE: silhouette", vae["silhouette"], pooled("vae", "silhouette")),
-        ("VAE: 5-NN accuracy", vae["knn_accuracy"], pooled("vae", "knn_accuracy")),
-        ("VAE: prior KL of the codes", judge["reconstructions"]["vae"]["prior_kl"], pooled("vae", "recon_prior_kl")),
-        ("samples: confidence", samples["vae"]["confidence"], pooled("vae", "samples_confidence")),
-        ("samples: class entropy", samples["vae"]["class_entropy"], pooled("vae", "samples_class_entropy")),
-        ("samples: Frechet distance", samples["vae"]["frechet"], pooled("vae", "samples_frechet")),
-        ("classifier: test accuracy", m["classifier"]["test_accuracy"], accuracy),
-    ]
-    return {name: Headline(float(value), *spread) for name, value, spread in rows}
+def run_of(reference: dict[str, Any]) -> nearcopy.Run:
+    return nearcopy.Run(pd.DataFrame(reference["table"]), pd.DataFrame(reference["sweep"]), reference["pca"])
 
 
 def machine() -> dict[str, Any]:
@@ -119,18 +84,41 @@ def machine() -> dict[str, Any]:
                                  ("avx2", "AVX2")] if flag in flags),
         "unknown",
     )  # fmt: skip
-    return {"cpu": cpu, "isa": isa, "threads": len(os.sched_getaffinity(0)), "torch": torch.__version__}
+    # A forced arithmetic path is part of what made the numbers.
+    forced = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS") if k in os.environ}
+    out = {"cpu": cpu, "isa": isa, "threads": len(os.sched_getaffinity(0)), "torch": torch.__version__}
+    return out | ({"forced": forced} if forced else {})
 
 
 def describe(made_on: dict[str, Any]) -> str:
-    return f"{made_on['cpu']}, {made_on['isa']}, {made_on['threads']} threads, torch {made_on['torch']}"
+    forced = "".join(f", {k}={v}" for k, v in made_on.get("forced", {}).items())
+    return f"{made_on['cpu']}, {made_on['isa']}, {made_on['threads']} threads, torch {made_on['torch']}{forced}"
+
+
+def record(dataset: str, verdicts: dict[str, Any], run: nearcopy.Run, seeds: dict, noise: dict | None) -> dict:
+    """A reference: the verdicts, every measure of every model, the seeds, the machine, and the
+    arithmetic noise (kept from the last reference of the same seeds, else None)."""
+    return {
+        "dataset": dataset,
+        "made_on": machine(),
+        "seeds": seeds,
+        "verdicts": verdicts,
+        "table": run.table.to_dict(orient="records"),
+        "sweep": run.sweep.to_dict(orient="records"),
+        "pca": run.pca,
+        "noise": noise,
+    }
 
 
 @dataclass(frozen=True)
 class Comparison:
+    """This run against the reference: the question the seeds pose, and its answer."""
+
     reference: dict[str, Any] | None
     verdicts: dict[str, Any]
-    metrics: dict[str, Headline]
+    question: str  # "near-copy", "replication", or why neither can be asked
+    nearcopy: nearcopy.Result | None = None
+    replication: list[replication.Test] | None = None
 
     @property
     def differing_verdicts(self) -> list[tuple[str, Any, Any]]:
@@ -138,143 +126,154 @@ class Comparison:
         keys = sorted(set(ref) | set(self.verdicts))
         return [(k, ref.get(k), self.verdicts.get(k)) for k in keys if ref.get(k) != self.verdicts.get(k)]
 
-    def judgement(self, key: str) -> str:
-        """How the check reads a differing verdict: "within" the reference's predictive set,
-        "one draw" (the sweep: left to its elbows), or "outside" (a failure)."""
+    def explained(self, key: str) -> bool:
+        """A near-copy's printed verdict may differ only through measures near their thresholds:
+        the sweep's when every sweep measure stayed within tolerance, a pooled claim's when each
+        of its flipped draws was near the threshold; PCA's determinism never."""
+        r = self.nearcopy
+        if key in robustness.EXACT or r is None:
+            return False
         if key in robustness.ONE_DRAW:
-            return "one draw"
-        allowed = self.reference.get("sets", {}).get(key)
-        return "within" if allowed is not None and self.verdicts.get(key) in allowed else "outside"
+            return not any(m.group.startswith("sweep") for m in r.failing_moves) and not any(
+                g.group.startswith("sweep") for g in r.failing_groups
+            )
+        claim_flips = [f for f in r.flips if f.claim == key]
+        return bool(claim_flips) and all(f.near_threshold for f in claim_flips)
 
     @property
-    def failing_verdicts(self) -> list[tuple[str, Any, Any]]:
-        return [d for d in self.differing_verdicts if self.judgement(d[0]) == "outside"]
+    def unexplained(self) -> list[tuple[str, Any, Any]]:
+        if self.question != "near-copy":
+            return []
+        return [d for d in self.differing_verdicts if not self.explained(d[0])]
 
     @property
     def agreeing(self) -> int:
         return len(set(self.reference["verdicts"]) | set(self.verdicts)) - len(self.differing_verdicts)
 
-    def rows(self) -> list[tuple[str, float, float, float, float, str]]:
-        """(metric, reference, this run, difference in units, limit, unit rule) of every headline metric."""
-        out = []
-        for name, ref in self.reference["metrics"].items():
-            now = self.metrics.get(name)
-            value = now.value if now else float("nan")
-            diff = value - ref["value"]
-            units = 0.0 if diff == 0 else abs(diff) / ref["unit"] if ref["unit"] > 0 else float("inf")
-            out.append((name, ref["value"], value, units, ref.get("limit", 1.0), ref["rule"]))
-        return out
-
-    @property
-    def moved(self) -> list[str]:
-        return [name for name, _, _, units, limit, _ in self.rows() if not units <= limit]
-
     @property
     def identical(self) -> bool:
-        return not self.differing_verdicts and all(units == 0 for _, _, _, units, _, _ in self.rows())
+        r = self.nearcopy
+        return self.question == "near-copy" and not self.differing_verdicts and all(m.units == 0 for m in r.moves)
 
     @property
     def passes(self) -> bool:
-        return self.reference is not None and not self.failing_verdicts and not self.moved
+        if self.question == "near-copy":
+            return self.nearcopy.passes and not self.unexplained
+        if self.question == "replication":
+            return not any(t.fails for t in self.replication)
+        return False
 
     def summary(self) -> dict[str, int]:
         """For metrics/study.json, so that `dvc exp show` and `dvc metrics diff` carry it."""
-        if self.reference is None:
+        if self.reference is None or self.question not in ("near-copy", "replication"):
             return {}
-        return {
-            "verdicts_agreeing": self.agreeing,
-            "verdicts_differing": len(self.differing_verdicts),
-            "verdicts_outside_the_predictive_set": len(self.failing_verdicts),
-            "metrics_beyond_limit": len(self.moved),
+        out = {"verdicts_agreeing": self.agreeing, "verdicts_differing": len(self.differing_verdicts)}
+        if self.question == "replication":
+            return out | {"replication_tests_failing": sum(t.fails for t in self.replication)}
+        r = self.nearcopy
+        return out | {
+            "verdicts_unexplained": len(self.unexplained),
+            "measures_beyond_tolerance": len(r.failing_moves),
+            "group_means_beyond_tolerance": len(r.failing_groups),
+            "flips_beyond_the_margin": len(r.failing_flips),
         }
 
 
-def load_reference(dataset: str) -> dict[str, Any] | None:
-    path = reference_path(dataset)
-    return io.read_json(path) if path.is_file() else None
+def compare(dataset: str, verdicts: dict[str, Any], run: nearcopy.Run, seeds: dict, study_runs: int) -> Comparison:
+    """A run (its verdicts, its outputs, its seeds) against the data set's reference."""
+    ref = load_reference(dataset)
+    if ref is None:
+        return Comparison(None, verdicts, "no reference")
+    if "table" not in ref:
+        return Comparison(ref, verdicts, "an old reference")
+    if ref["seeds"] != seeds:
+        tests = replication.compare(pd.DataFrame(ref["table"]), run.table, run.pca, study_runs)
+        return Comparison(ref, verdicts, "replication", replication=tests)
+    if not ref.get("noise"):
+        return Comparison(ref, verdicts, "no noise")
+    return Comparison(ref, verdicts, "near-copy", nearcopy=nearcopy.compare(run_of(ref), run, ref["noise"]["groups"],
+                                                                          study_runs))  # fmt: skip
 
 
-def record(
-    dataset: str, verdicts: dict[str, Any], metrics: dict[str, Headline], claims: dict[str, Any]
-) -> dict[str, Any]:
-    """A reference: the verdicts, the check's predictive set of each measured one (``claims``:
-    metrics/robustness.json's), the headline metrics, the machine."""
-    return {
-        "dataset": dataset,
-        "made_on": machine(),
-        "verdicts": verdicts,
-        "sets": {key: c["check_set"] for key, c in claims.items()},
-        "metrics": {k: asdict(h) for k, h in metrics.items()},
-    }
+def _listed(items: list[str]) -> str:
+    more = f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return "; ".join(items[:SHOWN]) + more
 
 
-def _shown(outcomes: list) -> str:
-    return "{" + ", ".join(str(o) for o in outcomes) + "}"
+def _number(x: float) -> str:
+    return f"{x:.3g}"
 
 
-def verdict_lines(c: Comparison, dataset: str) -> list[str]:
-    """The verdict in a few lines of text: the same words in the report and on the terminal."""
+def _times(units: float) -> str:
+    return "beyond a tolerance of 0" if units == float("inf") else f"{units:.1f} times its tolerance"
+
+
+def verdict_lines(c: Comparison, dataset: str, reseeded: dict[str, int] | None = None) -> list[str]:
+    """The answer in a few lines of text: the same words in the report and on the terminal.
+    ``reseeded``: the replication check's false alarms out of sample (metrics/robustness.json)."""
     if c.reference is None:
         return [f"No reference for {dataset}: `make reference` records this run as one."]
     made = describe(c.reference["made_on"])
-    total = c.agreeing + len(c.differing_verdicts)
+    if c.question == "an old reference":
+        return [f"The reference of {dataset} ({made}) predates the near-copy check: `make reference` records "
+                "this run as one, and `make noise` its arithmetic noise."]  # fmt: skip
+    if c.question == "no noise":
+        return [f"The reference of {dataset} ({made}) has no measured arithmetic noise: `make noise` measures it."]
     if c.identical:
-        return [f"This run is the reference run ({made}): every verdict and headline metric is the same."]
-    lines = [f"{c.agreeing} of {total} verdicts agree with the reference run ({made})."]
-    sets = c.reference.get("sets")
-    if sets is None:
-        lines.append("The reference predates predictive sets (`make reference` records them): any flip fails.")
+        return [f"This run is the reference run ({made}): every verdict and every measure is the same."]
+    total = c.agreeing + len(c.differing_verdicts)
+    lines = []
+    if c.question == "replication":
+        tests = c.replication
+        lines.append(
+            f"Other seeds than the reference run's ({made}): the question is whether its conclusions replicate, "
+            f"pool against pool, in {len(tests)} tests (Welch's t on each measure's mean, Fisher's exact test on "
+            f"each per-model claim's share; a {100 * replication.FALSE_ALARMS:g}% budget of false alarms)."
+        )
+        if reseeded:
+            n, k = reseeded["splits"], reseeded["false_alarms"]
+            high = robustness.jeffreys(k, n)[1]
+            lines.append(
+                f"Out of sample, this check failed {k} of {n} halvings of the pooled seeds against each other "
+                f"(at most {100 * high:.2g}% at 95%; the halvings share models)."
+            )
+        lines.append(f"{c.agreeing} of {total} printed verdicts agree with the reference run.")
+        failing = [f"{t.name} ({_number(t.reference)} there, {_number(t.now)} here)" for t in tests if t.fails]
+        lines.append(f"Differs beyond chance: {_listed(failing)}." if failing else "No test differs beyond chance.")
+        return lines
+    r = c.nearcopy
+    noise = c.reference["noise"]
+    lines.append(
+        f"Same seeds as the reference run ({made}): each of {len(r.moves)} measures of every model is compared "
+        f"with the same model's, within the arithmetic noise measured {noise['how']}."
+    )
+    lines.append(f"{c.agreeing} of {total} verdicts agree.")
     for key, ref, now in c.differing_verdicts:
-        judgement, allowed = c.judgement(key), f" {_shown(sets[key])}" if sets and key in sets else ""
-        if judgement == "within":
-            why = f"inside the reference's predictive set{allowed}: the study's procedure prints it with fair chance"
-        elif judgement == "one draw":
-            why = "the sweep's, one draw: its variation is not measured, so the check leaves it to the sweep's elbows"
-        else:
-            why = f"outside the reference's predictive set{allowed}: a real difference"
+        why = (
+            "its measures sat within the noise of the rule's threshold"
+            if c.explained(key)
+            else "not explained by measures near the rule's threshold: a real difference"
+        )
         lines.append(f"Verdict {key} differs: {ref} in the reference, {now} here ({why}).")
-    moved = c.moved
-    if moved:
-        lines.append(f"Beyond its limit: {', '.join(moved)}.")
-    else:
-        lines.append("Every headline metric is within its limit of the reference.")
+    beyond = [
+        f"{m.model}: {m.measure} {_number(m.reference)} -> {_number(m.now)} ({_times(m.units)})"
+        for m in sorted(r.failing_moves, key=lambda m: -m.units)
+    ]
+    means = [
+        f"{g.group} moved by {_number(g.mean)} on average over {g.k} ({_times(g.units)})"
+        for g in sorted(r.failing_groups, key=lambda g: -g.units)
+    ]
+    flipped = [f"{f.claim} on {f.draw}" for f in r.failing_flips]
+    if beyond:
+        lines.append(f"Beyond tolerance: {_listed(beyond)}.")
+    if means:
+        lines.append(f"Mean moves beyond tolerance: {_listed(means)}.")
+    if flipped:
+        lines.append(f"Flips beyond the rule's margin: {_listed(flipped)}.")
+    if not (beyond or means or flipped):
+        worst = max(r.moves, key=lambda m: m.units)
+        lines.append(
+            f"Every measure is within its tolerance (the largest move: {worst.model}'s {worst.measure}, "
+            f"{worst.units:.2f} of its tolerance), and {len(r.flips)} of the pool's draws flipped near a threshold."
+        )
     return lines
-
-
-def compare(dataset: str, verdicts: dict[str, Any], m: dict[str, Any], seeds: tuple[int, ...]) -> Comparison:
-    """A run's verdicts and metrics files (:func:`read_metrics`) against the data set's reference."""
-    return Comparison(load_reference(dataset), verdicts, headline(m, seeds))
-
-
-def current(dataset: str, seeds: tuple[int, ...]) -> Comparison:
-    """This workspace's run (metrics/ as the last `dvc repro` left it) against the reference."""
-    verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
-    return compare(dataset, verdicts, read_metrics(seeds), seeds)
-
-
-def main(argv: list[str]) -> int:
-    from stages.lib import params
-
-    if argv not in (["check"], ["reference"]):
-        print("usage: python -m stages.lib.reproduction check | reference", file=sys.stderr)
-        return 2
-    if not Path("models").is_dir():
-        # metrics/ is in git: without models, they are the committed run's, not one made here.
-        print("Nothing has run in this clone yet (no models/): `make repro` first, then `make check`.")
-        return 1
-    p = params.load()
-    c = current(p.dataset, p.ae.seeds)
-    if argv == ["reference"]:
-        path = reference_path(p.dataset)
-        claims = io.read_json(Path("metrics/robustness.json"))["claims"]
-        with io.transaction() as out:
-            out.write_json(path, record(p.dataset, c.verdicts, c.metrics, claims))
-        print(f"{path}: this run's {len(c.verdicts)} verdicts, their predictive sets and {len(c.metrics)} metrics")
-        return 0
-    for line in verdict_lines(c, p.dataset):
-        print(line)
-    return 0 if c.passes else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

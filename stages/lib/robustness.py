@@ -21,24 +21,22 @@ Two readings of each claim follow from the same draws and one stated prior, Jeff
   three autoencoders: a mixture over the pool's VAEs, as their outcomes share that VAE). The
   prior gives every printable verdict a chance above 0, so a verdict once printed never gets 0%.
 
-``make check`` passes a rerun whose printed verdicts fall inside the reference's predictive sets
-and whose headline metrics stay within a limit of pooled spreads; the levels share a 5% budget
-of false alarms (half each, Bonferroni over the claims and over the metrics), and
-:func:`false_alarms` measures the rate on pseudo-reruns drawn from the pool.
+``make check`` no longer reads these sets: a rerun of the same seeds is checked model by model
+against measured arithmetic noise (``nearcopy``), a rerun of other seeds pool against pool
+(``replication``).
 
 PCA's determinism is *exact*; the sweep's claims rest on *one draw* (one sweep, not re-seeded).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, betabinom, norm
+from scipy.stats import beta, betabinom
 
 from stages.lib import verdicts
 from stages.lib.metrics import SAMPLE_QUALITY
@@ -48,8 +46,6 @@ from stages.lib.verdicts import Verdict
 CONFIDENCE = 0.95
 SOLID_ABOVE, SOLID_REACHES = 0.5, 0.75  # Bouthillier et al.'s rule for "A beats B"
 PRIOR = 0.5  # Jeffreys: Beta(1/2, 1/2) on a share, 1/2 a pseudo-count on every printable verdict
-FALSE_ALARMS = 0.05  # the check's budget, half for the verdicts and half for the metrics
-PSEUDO_RERUNS = 20_000
 # What the sweep's claims rest on, and PCA's determinism: labels without a share.
 ONE_DRAW = (
     "ae_below_pca_at_every_size",
@@ -70,16 +66,6 @@ GRID_MEASURES = (
     "class_change_rate",
 )
 RECONSTRUCTION_MEASURES = ("classifier_accuracy", "sharpness_ratio", "prior_kl")
-# The headline measures whose spread over the pool is their unit in `make check`, per kind.
-SPREAD = {
-    "ae": ("test_mse", "silhouette", "knn_accuracy"),
-    "vae": (
-        *("test_loss", "test_mse", "silhouette", "knn_accuracy", "recon_prior_kl"),
-        *(f"samples_{q}" for q in SAMPLE_QUALITY),
-    ),
-}
-
-
 # --- the per-seed table --------------------------------------------------------------------
 
 
@@ -343,80 +329,11 @@ def predictive_set(chances: dict[bool | int, float], level: float) -> list[bool 
     return chosen
 
 
-def check_level(claims: int) -> float:
-    """Each claim's share of the check's budget for verdicts (Bonferroni)."""
-    return 1 - FALSE_ALARMS / 2 / max(claims, 1)
-
-
-def metric_limit(metrics: int) -> float:
-    """How many units of spread a headline metric may move before the check fails: two draws'
-    difference has sqrt(2) units of spread; Bonferroni over the metrics, two-sided, normal."""
-    return math.sqrt(2) * float(norm.isf(FALSE_ALARMS / 2 / max(metrics, 1) / 2))
-
-
-def spread(table: pd.DataFrame, instrument: dict) -> dict[str, dict[str, float]]:
-    """The standard deviation over the pool of each headline measure, per kind of model; the
-    sample measures with the classifiers' own spread added in quadrature."""
-    out = {}
-    for kind, columns in SPREAD.items():
-        rows = table[table["kind"] == kind]
-        out[kind] = {c: float(rows[c].std(ddof=1)) if len(rows) > 1 else 0.0 for c in columns}
-    for q in SAMPLE_QUALITY:
-        out["vae"][f"samples_{q}"] = float(np.hypot(out["vae"][f"samples_{q}"], instrument.get(q, 0.0)))
-    return out
-
-
-def false_alarms(
-    pool: Pool, table: pd.DataFrame, sets: dict[str, list], units: dict[str, dict[str, float]], limit: float
-) -> dict[str, float]:
-    """The share of pseudo-reruns that `make check` would fail against this run: each draws
-    ``study_runs`` distinct autoencoders and one VAE from the pool (fixed seed), prints every
-    measured claim's verdict and has the drawn models' headline metrics; it fails where a
-    verdict falls outside its set or a metric moves more than ``limit`` units from the study's."""
-    rng = np.random.default_rng(0)
-    runs, n = pool.study_runs, PSEUDO_RERUNS
-    aes = np.array([rng.choice(pool.autoencoders, runs, replace=False) for _ in range(n)])
-    vaes = rng.integers(pool.vaes, size=n)
-    index = {t: i for i, t in enumerate(combinations(range(pool.autoencoders), runs))}
-    triples = np.array([index[tuple(sorted(t))] for t in aes])
-    verdict_fails = np.zeros(n, dtype=bool)
-    for key, allowed in sets.items():
-        design = DESIGNS[key]
-        if design == "ae":
-            outcome = pool.ae[key][aes].sum(axis=1)
-        elif design == "vae":
-            outcome = pool.vae[key][vaes]
-        elif design == "pair":
-            outcome = pool.pairs[key][aes[:, 0], vaes]
-        elif design == "pairs":
-            outcome = pool.pairs[key][aes, vaes[:, None]].sum(axis=1)
-        else:
-            outcome = pool.runs[key][triples]
-        verdict_fails |= ~np.isin(outcome, np.array(allowed, dtype=outcome.dtype))
-    metric_fails = np.zeros(n, dtype=bool)
-    for kind, drawn in (("ae", aes), ("vae", vaes[:, None])):
-        rows = table[table["kind"] == kind].reset_index(drop=True)
-        for column, unit in units[kind].items():
-            values = rows[column].to_numpy()
-            if unit > 0:  # no spread in the pool: nothing to measure a move in
-                metric_fails |= np.any(np.abs(values[drawn] - values[: drawn.shape[1]]) > limit * unit, axis=1)
-    return {
-        "pseudo_reruns": n,
-        "false_alarms": float(np.mean(verdict_fails | metric_fails)),
-        "from_verdicts": float(np.mean(verdict_fails)),
-        "from_metrics": float(np.mean(metric_fails)),
-    }
-
-
-def analyse(table: pd.DataFrame, pca: dict, study_runs: int, instrument: dict) -> dict:
-    """metrics/robustness.json's claims and check from the per-seed table (the study's models
-    first): per claim the pooled conclusion, the chance of each verdict the study's procedure
-    prints, its 95% predictive set and the check's set; the units and limit of the metrics;
-    the check's false-alarm rate on pseudo-reruns."""
+def analyse(table: pd.DataFrame, pca: dict, study_runs: int) -> dict:
+    """metrics/robustness.json's claims from the per-seed table (the study's models first): per
+    claim the pooled conclusion, the chance of each verdict the study's procedure prints and its
+    95% predictive set."""
     pool = Pool.of(table, pca, study_runs)
-    level = check_level(len(DESIGNS))
-    units = spread(table, instrument)
-    limit = metric_limit(study_runs * len(SPREAD["ae"]) + len(SPREAD["vae"]) + 1)  # and the classifier's accuracy
     claims = {}
     for key, design in DESIGNS.items():
         p, chances = pooled(pool, key), printed(pool, key)
@@ -431,14 +348,10 @@ def analyse(table: pd.DataFrame, pca: dict, study_runs: int, instrument: dict) -
             "label": p.label,
             "printed": [[outcome, chance] for outcome, chance in chances.items()],
             "set95": predictive_set(chances, CONFIDENCE),
-            "check_set": predictive_set(chances, level),
         }
-    sets = {key: c["check_set"] for key, c in claims.items()}
     return {
         "pool": {"autoencoders": pool.autoencoders, "vaes": pool.vaes, "study_runs": study_runs},
         "claims": claims,
-        "spread": units,
-        "check": {"level": level, "metric_limit": limit, **false_alarms(pool, table, sets, units, limit)},
     }
 
 

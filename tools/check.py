@@ -1,0 +1,134 @@
+"""Did this run reproduce the reference run? (`make check`, `make reference`, `make noise`)
+
+    python -m tools.check                 # make check: this run against reference/<dataset>.json; exit 1 if not
+    python -m tools.check reference       # make reference: record this run as the reference (keeps its noise)
+    python -m tools.check noise RUN       # the noise: RUN, the same seeds on another arithmetic path, against this run
+    python -m tools.check noise --train   # make noise: train RUN first, in a scratch clone, on a forced path
+
+`make noise` costs a whole study: every model trained again on another x86 kernel and GEMM path
+than the machine's own (:func:`forced_path`). Any other run of the same seeds serves as RUN: one
+made on another machine, say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stages.lib import io, nearcopy, params, reproduction
+
+
+def forced_path(flags: set[str]) -> dict[str, str]:
+    """Another arithmetic path than the CPU's own: AVX2 kernels and GEMMs on an AVX-512 machine (at
+    about the same speed), the unvectorised kernels and SSE4.2 GEMMs on an AVX2 one (slower)."""
+    if "avx512f" in flags:
+        return {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    return {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+
+
+def cpu_flags() -> set[str]:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1] for line in info.splitlines() if line.startswith("flags")), "").split())
+
+
+def current(p: params.Params) -> reproduction.Comparison:
+    """This workspace's run (as the last `dvc repro` left it) against the reference."""
+    verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
+    run = reproduction.read_run()
+    return reproduction.compare(p.dataset, verdicts, run, reproduction.seeds_of(p), len(p.ae.seeds))
+
+
+def check(p: params.Params) -> int:
+    c = current(p)
+    reseeded = io.read_json(Path("metrics/robustness.json"))["check"].get("reseeded")
+    for line in reproduction.verdict_lines(c, p.dataset, reseeded):
+        print(line)
+    return 0 if c.passes else 1
+
+
+def reference(p: params.Params) -> int:
+    path = reproduction.reference_path(p.dataset)
+    old, seeds = reproduction.load_reference(p.dataset), reproduction.seeds_of(p)
+    noise = old.get("noise") if old and old.get("seeds") == seeds else None
+    verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
+    with io.transaction() as out:
+        out.write_json(path, reproduction.record(p.dataset, verdicts, reproduction.read_run(), seeds, noise))
+    kept = "its arithmetic noise kept" if noise else "no arithmetic noise yet: `make noise` measures it"
+    print(f"{path}: this run's {len(verdicts)} verdicts and every model's measures; {kept}")
+    print("The report reads the reference: `dvc repro report` brings it up to date.")
+    return 0
+
+
+def noise(p: params.Params, run: Path, how: str) -> int:
+    """Record in the reference the noise of ``run`` (the same seeds) against this workspace's run."""
+    path = reproduction.reference_path(p.dataset)
+    ref = reproduction.load_reference(p.dataset)
+    if ref is None or "table" not in ref:
+        print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
+        return 2
+    if ref["seeds"] != reproduction.seeds_of(p):
+        print(f"error: {path} was made with other seeds than params.yaml's: `make reference` first", file=sys.stderr)
+        return 2
+    if ref["table"] != reproduction.read_run().table.to_dict(orient="records"):
+        print(f"error: {path} is not this workspace's run: `make reference` first", file=sys.stderr)
+        return 2
+    try:
+        groups = nearcopy.noise(reproduction.run_of(ref).long(), reproduction.read_run(run).long())
+    except (ValueError, OSError) as e:
+        print(f"error: {run}: {e}", file=sys.stderr)
+        return 2
+    ref["noise"] = {"how": how, "groups": groups}
+    with io.transaction() as out:
+        out.write_json(path, ref)
+    print(f"{path}: the arithmetic noise of {len(groups)} groups of measures, {how}")
+    return 0
+
+
+def train_elsewhere(forced: dict[str, str]) -> Path:
+    """The study from scratch on the ``forced`` arithmetic path, in a scratch clone of HEAD."""
+    scratch = Path(tempfile.mkdtemp(prefix="noise-"))
+    repo = scratch / "repo"
+    subprocess.run(["git", "clone", "-q", ".", str(repo)], check=True)
+    shutil.copy("params.yaml", repo / "params.yaml")  # the workspace's params, committed or not
+    env = {**os.environ, **forced, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    print(f"noise: training the study again in {repo} with {forced} (a whole study's time)", flush=True)
+    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, check=True)
+    return repo
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.check", description=__doc__.splitlines()[0])
+    parser.add_argument("verb", nargs="?", default="check", choices=["check", "reference", "noise"])
+    parser.add_argument("run", nargs="?", type=Path, help="noise: the other run's workspace")
+    parser.add_argument("--train", action="store_true", help="noise: train the other run here first")
+    parser.add_argument("--how", help="noise: how and where the other run was made, for the record")
+    args = parser.parse_args(argv)
+    if not Path("models").is_dir():
+        # metrics/ is in git: without models, they are the committed run's, not one made here.
+        print("Nothing has run in this clone yet (no models/): `make repro` first, then `make check`.")
+        return 1
+    p = params.load()
+    if args.verb == "check":
+        return check(p)
+    if args.verb == "reference":
+        return reference(p)
+    if (args.run is None) == (not args.train):
+        parser.error("noise takes a RUN folder or --train")
+    forced = forced_path(cpu_flags())
+    run = train_elsewhere(forced) if args.train else args.run
+    here = reproduction.describe(reproduction.machine())
+    paths = ", ".join(f"{k}={v}" for k, v in forced.items())
+    how = args.how or (f"against the same seeds on {here} with {paths}" if args.train else f"against {run}")
+    return noise(p, run, how)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

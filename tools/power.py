@@ -1,0 +1,164 @@
+"""How small a regression does `make check` catch? Its tolerances against the limits of the check
+it replaced, and a catalogue of regressions that it must fail.
+
+    python -m tools.power   # the table of docs/reproduction.md, from reference/mnist.json
+
+Each regression of :data:`CATALOGUE` moves the reference run's outputs as a real regression
+would (every autoencoder's test error up 1%, one model's silhouette down 0.02, ...); the check of
+the moved run against the reference must fail naming the moved measure
+(tests/test_power.py). The table gives per group of measures its measured noise, the tolerance
+of one model and of the group's mean (the smallest move of every model that fails), and the
+limit the former check put on the same measure: 4.52 seed-to-seed standard deviations of one
+study model, where it checked the measure at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.lib import io, nearcopy, reproduction
+
+REFERENCE = Path("reference/mnist.json")
+FORMER_LIMIT = 4.521170372269192  # sqrt(2) z at the former check's Bonferroni level, in seed SDs
+# The measures the former check limited (its headline metrics), as per-seed table groups.
+FORMER = {
+    "ae: test_mse", "ae: silhouette", "ae: knn_accuracy", "vae: test_loss", "vae: test_mse", "vae: silhouette",
+    "vae: knn_accuracy", "vae: recon_prior_kl", "vae: samples_confidence", "vae: samples_class_entropy",
+    "vae: samples_frechet",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Regression:
+    name: str
+    change: Callable[[nearcopy.Run], nearcopy.Run]
+    names: str  # what the check's failure must name: a group, or "model: measure"
+
+
+def _table(run: nearcopy.Run, rows, column: str, change) -> nearcopy.Run:
+    table = run.table.copy()
+    mask = rows(table)
+    table.loc[mask, column] = change(table.loc[mask, column].astype(float))
+    return nearcopy.Run(table, run.sweep, run.pca)
+
+
+def _kind(kind: str):
+    return lambda t: t["kind"] == kind
+
+
+def _study(kind: str, seed: int):
+    return lambda t: (t["kind"] == kind) & (t["source"] == "study") & (t["seed"] == seed)
+
+
+def _sweep(run: nearcopy.Run, column: str, factor: float) -> nearcopy.Run:
+    return nearcopy.Run(run.table, run.sweep.assign(**{column: run.sweep[column] * factor}), run.pca)
+
+
+def _pca(run: nearcopy.Run, key: str, factor: float) -> nearcopy.Run:
+    return nearcopy.Run(run.table, run.sweep, {**run.pca, key: run.pca[key] * factor})
+
+
+CATALOGUE = [
+    Regression("every AE's test MSE +1%", lambda r: _table(r, _kind("ae"), "test_mse", lambda v: v * 1.01),
+               "ae: test_mse"),
+    Regression("every sweep test error +3%", lambda r: _sweep(r, "ae_test", 1.03), "sweep: ae_test"),
+    Regression("every sweep training error +3%", lambda r: _sweep(r, "ae_train", 1.03), "sweep: ae_train"),
+    Regression("the study's AE seed 3: silhouette -0.02",
+               lambda r: _table(r, _study("ae", 3), "silhouette", lambda v: v - 0.02),
+               "the study ae seed 3: silhouette"),
+    Regression("the study's VAE: prior KL of its codes +20%",
+               lambda r: _table(r, _study("vae", 0), "recon_prior_kl", lambda v: v * 1.2),
+               "the study vae seed 0: recon_prior_kl"),
+    Regression("the study's VAE: sample confidence -0.03",
+               lambda r: _table(r, _study("vae", 0), "samples_confidence", lambda v: v - 0.03),
+               "the study vae seed 0: samples_confidence"),
+    Regression("the study's AE seed 1: grid classifier confidence -0.05",
+               lambda r: _table(r, _study("ae", 1), "grid_confidence", lambda v: v - 0.05),
+               "the study ae seed 1: grid_confidence"),
+    Regression("the study's classifier: test accuracy -0.3%",
+               lambda r: _table(r, _study("classifier", 0), "test_accuracy", lambda v: v - 0.003),
+               "the study classifier seed 0: test_accuracy"),
+    Regression("the study's VAE: sample-set gap doubled",
+               lambda r: _table(r, _study("vae", 0), "gap_max", lambda v: v * 2), "the study vae seed 0: gap_max"),
+    Regression("every VAE's test loss +1%", lambda r: _table(r, _kind("vae"), "test_loss", lambda v: v * 1.01),
+               "vae: test_loss"),
+    Regression("every AE's 5-NN accuracy -0.01", lambda r: _table(r, _kind("ae"), "knn_accuracy", lambda v: v - 0.01),
+               "ae: knn_accuracy"),
+    Regression("every VAE's sample Frechet distance +5%",
+               lambda r: _table(r, _kind("vae"), "samples_frechet", lambda v: v * 1.05), "vae: samples_frechet"),
+    Regression("every AE's reconstructions recognised 1 point less",
+               lambda r: _table(r, _kind("ae"), "recon_classifier_accuracy", lambda v: v - 0.01),
+               "ae: recon_classifier_accuracy"),
+    Regression("PCA's test MSE +0.1%", lambda r: _pca(r, "test_mse", 1.001), "PCA: test_mse"),
+]  # fmt: skip
+
+
+def named(result: nearcopy.Result) -> set[str]:
+    """Everything a failing check names: groups whose mean moved, models' measures beyond tolerance."""
+    return {g.group for g in result.failing_groups} | {f"{m.model}: {m.measure}" for m in result.failing_moves}
+
+
+def reference() -> tuple[dict, nearcopy.Run]:
+    ref = io.read_json(REFERENCE)
+    return ref, reproduction.run_of(ref)
+
+
+def table() -> pd.DataFrame:
+    """Per group: noise, the tolerance of one model and of the mean, the former limit, the ratio."""
+    ref, run = reference()
+    long = run.long()
+    counts = long.groupby("group").size().to_dict()
+    lim = nearcopy.limits(ref["noise"]["groups"], counts)
+    rows = []
+    for group, k in counts.items():
+        values = long[long["group"] == group]["value"]
+        relative = bool(long[long["group"] == group]["relative"].iloc[0])
+        scale = float(np.mean(np.abs(values))) if relative else 1.0  # a relative tolerance in the measure's units
+        kind, _, measure = group.partition(": ")
+        former = math.nan
+        if group in FORMER:
+            seeds = run.table[run.table["kind"] == kind][measure]
+            former = FORMER_LIMIT * float(seeds.std(ddof=1))
+        mean = lim[group].mean * scale
+        rows.append({
+            "group": group, "models": k, "noise": lim[group].rms * scale, "one_model": lim[group].model * scale,
+            "mean": mean, "former": former, "ratio": former / mean if mean > 0 else math.nan,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def markdown() -> str:
+    def g(x: float) -> str:
+        return "-" if not np.isfinite(x) else f"{x:.3g}"
+
+    lines = [
+        "| group | models | noise (rms) | tolerance, one model | tolerance, mean of all | former limit | "
+        "former / mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in table().itertuples(index=False):
+        former = g(r.former) if np.isfinite(r.former) else "unchecked"
+        lines.append(
+            f"| {r.group} | {r.models} | {g(r.noise)} | {g(r.one_model)} | {g(r.mean)} | {former} | {g(r.ratio)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ref, run = reference()
+    print(f"reference: {reproduction.describe(ref['made_on'])}; noise {ref['noise']['how']}\n")
+    print(markdown())
+    print("| regression | fails naming it |\n|---|---|")
+    for reg in CATALOGUE:
+        result = nearcopy.compare(run, reg.change(run), ref["noise"]["groups"], len(ref["seeds"]["ae.seeds"]))
+        print(f"| {reg.name} | {'yes' if reg.names in named(result) else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()
