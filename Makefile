@@ -1,5 +1,6 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
+# make test-fast - lint and the unit tests alone, in minutes: no tiny pipeline, Ray or browser
 # make check  - did this run reproduce the reference run? (exit 1 if a verdict leaves its predictive set or a metric its limit)
 # make reference - record this run as the reference of its data set (reference/<dataset>.json)
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
@@ -15,7 +16,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference grid test lint bench bench-explorer bench-grid lock clean
+.PHONY: install python repro check reference grid test test-fast lint bench bench-explorer bench-grid lock clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +50,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The markers are set in tests/conftest.py from what each test needs.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not browser"
 
 bench: install
 	$(BIN)/python -m benchmarks.epoch
