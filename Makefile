@@ -2,7 +2,8 @@
 # make test   - lint and run the test suite (what CI runs)
 # make test-fast - lint and the unit tests alone, in minutes: no tiny pipeline, Ray or browser
 # make check  - did this run reproduce the reference run? (exit 1 if a verdict leaves its predictive set or a metric its limit)
-# make reference - record this run as the reference of its data set (reference/<dataset>.json)
+# make reference - record this run as the reference of its data set (reference/<dataset>.json);
+#              the report compares with the reference, so it is stale until the next make repro
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
 # make bench  - the CPU benchmarks in benchmarks/ that need nothing else (benchmarks/README.md);
 #              make bench-explorer (after make repro; Chromium), make bench-grid (root)
