@@ -1,9 +1,10 @@
 # make repro  - reproduce the whole study (installs what it needs on first use)
 # make test   - lint and run the test suite (what CI runs)
+# make test-fast - lint and the unit tests alone, in minutes: no tiny pipeline, Ray or browser
 # make check  - did this run reproduce the reference run? (same seeds: every model within the measured
 #              arithmetic noise of its counterpart; other seeds: pool against pool; exit 1 if not)
 # make reference - record this run as the reference of its data set (reference/<dataset>.json);
-#              the report reads it: `dvc repro report` brings the report up to date after it
+#              the report compares with the reference, so it is stale until the next make repro
 # make noise  - measure the reference's arithmetic noise: the whole study trained again on another
 #              arithmetic path in a scratch clone (a full study's time), compared model by model
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
@@ -19,7 +20,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference noise grid test lint bench bench-explorer bench-grid lock clean
+.PHONY: install python repro check reference noise grid test test-fast lint bench bench-explorer bench-grid lock clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +57,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The markers are set in tests/conftest.py from what each test needs.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not browser"
 
 bench: install
 	$(BIN)/python -m benchmarks.epoch

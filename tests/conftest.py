@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 import torch
@@ -50,7 +51,37 @@ END_TO_END = {
 }
 
 
+# Names a test's own code calls when it opens a browser: Playwright's page, or Chromium itself
+# (a test that opens one through a helper carries tests/browser.py's `needs_chromium`).
+BROWSER_NAMES = {"offline_page", "CHROMIUM"}
+
+
+def mark_by_need(item: pytest.Item) -> None:
+    """Mark each test by what it needs, so that `make test-fast` (`-m "not slow and not ray and
+    not browser"`) runs every unit test, those in the end-to-end files included, in minutes.
+
+    slow: the tiny pipeline's real `dvc repro` (the `pipeline` fixture, directly or through
+    another fixture); ray: a Ray cluster, which every test here starts in a network namespace
+    of its own (tests/netns.py's `needs_netns`); browser: headless Chromium."""
+    if "pipeline" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.slow)
+    if needs(item, "tests.netns", "needs_netns"):
+        item.add_marker(pytest.mark.ray)
+    function = getattr(item, "function", None)
+    if needs(item, "tests.browser", "needs_chromium") or (function and BROWSER_NAMES & set(function.__code__.co_names)):
+        item.add_marker(pytest.mark.browser)
+
+
+def needs(item: pytest.Item, module: str, mark: str) -> bool:
+    """Whether a test carries a skip mark of a helper module, which only a test file that
+    imports the module can use (so one not yet imported is carried by none)."""
+    helper = sys.modules.get(module)
+    return helper is not None and getattr(helper, mark).mark in item.own_markers
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end tests first: they take a minute each, and started last they would
     leave one worker busy after the other has run out of tests."""
+    for item in items:
+        mark_by_need(item)
     items.sort(key=lambda item: item.path.name not in END_TO_END)

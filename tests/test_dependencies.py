@@ -101,6 +101,14 @@ def test_every_library_file_belongs_to_a_module():
     assert {f for f in files if not f.endswith(".py")} == owned
 
 
+def test_the_project_tree_of_docs_pipeline_names_every_library_module():
+    """docs/pipeline.md's tree is where a reader looks for a module; one it leaves out is unfindable."""
+    text = (ROOT / "docs" / "pipeline.md").read_text()
+    tree = text[text.index("  lib/ ") : text.index("\ndata/idx/")]
+    modules = {p.stem for p in (ROOT / "stages" / "lib").glob("*.py")} - {"__init__"}
+    assert {m for m in modules if not re.search(rf"\b{m}\b", tree)} == set()
+
+
 def test_the_header_of_dvc_yaml_says_which_stages_each_module_reruns():
     """The table at the top of dvc.yaml is what the imports give, so it cannot go stale."""
     text = (ROOT / "dvc.yaml").read_text()

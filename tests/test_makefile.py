@@ -1,7 +1,12 @@
-"""`make` finds a Python 3.11 or newer by itself, or says which versions it accepts."""
+"""`make` finds a Python 3.11 or newer by itself, or says which versions it accepts; `make test-fast`
+leaves out what the markers of tests/conftest.py name, and `make test` runs everything."""
 
+import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +65,52 @@ def test_the_lock_pins_every_package_and_names_its_command():
     assert all("==" in line for line in pins) and len(pins) > 100
     direct = [line.split("==")[0] for line in (ROOT / "requirements.in").read_text().splitlines() if "==" in line]
     assert all(any(p.lower().startswith(name.lower() + "==") for p in pins) for name in direct)
+
+
+PROBE = """
+import json
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        marks = sorted({m.name for m in item.iter_markers()})
+        print("PROBE", json.dumps([item.nodeid, "pipeline" in item.fixturenames, marks]))
+"""
+
+
+def collected(tmp_path: Path, *args: str) -> dict[str, tuple[bool, list[str]]]:
+    """Test id -> (whether it builds the tiny pipeline, its markers), as pytest selects them."""
+    (tmp_path / "lane_probe.py").write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{ROOT}"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "lane_probe", "--collect-only", "-q", "-n", "0", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [json.loads(line[len("PROBE ") :]) for line in done.stdout.splitlines() if line.startswith("PROBE ")]
+    return {nodeid: (pipeline, marks) for nodeid, pipeline, marks in rows}
+
+
+def recipe(target: str) -> str:
+    found = re.search(rf"^{target}: lint\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found, target
+    return found.group(1)
+
+
+def test_the_fast_lane_leaves_out_the_pipeline_ray_and_the_browser_and_make_test_runs_all(tmp_path):
+    assert recipe("test") == "$(BIN)/python -m pytest -q"  # CI's target deselects nothing
+    expression = re.fullmatch(r'\$\(BIN\)/python -m pytest -q -m "([^"]+)"', recipe("test-fast")).group(1)
+    everything, lane = collected(tmp_path), collected(tmp_path, "-m", expression)
+    assert lane and set(lane) < set(everything)
+    assert [t for t, (pipeline, _) in lane.items() if pipeline] == []
+    # A Ray cluster without the pipeline, and the browser tests, are marked for what they need.
+    ray = "tests/test_grid.py::test_the_local_cluster_listens_on_loopback_alone_with_token_auth"
+    assert "ray" in everything[ray][1] and ray not in lane
+    for browser in (
+        "tests/test_readme.py::test_the_readme_commands_do_what_it_says",
+        "tests/test_pipeline.py::test_plots_render_in_a_browser_with_no_network",
+    ):
+        assert "browser" in everything[browser][1]
+    # The unit tests of the end-to-end files stay in the lane: the README's commands and links.
+    assert "tests/test_readme.py::test_every_relative_link_resolves_to_a_file_and_its_heading" in lane

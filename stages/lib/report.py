@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from stages.lib import io, nearcopy, params, reproduction, robustness, study
 from stages.lib.data import DATASETS, load_data
 from stages.lib.markdown import compare, image, num, table
-from stages.lib.metrics import SAMPLE_QUALITY, elbow, mean_std
+from stages.lib.metrics import KNN_K, SAMPLE_QUALITY, elbow, mean_std
 from stages.lib.models import load_model
 from stages.lib.plots import side_by_side_figure
 from stages.lib.runtime import setup
-from stages.lib.study_code import GRID_KEY
+from stages.lib.study_code import BATCH, GRID_KEY
 from stages.lib.verdicts import STUDY_ELBOWS, Verdict, spread
 
 OUT = Path("report/report.md")
 SIDE_BY_SIDE = Path("report/ae_vs_vae.png")
 SAMPLE_NAMES = ("confidence", "class entropy", "Frechet distance")  # of metrics.SAMPLE_QUALITY, in words
-SEPARATION = ["silhouette", "5-NN accuracy", "code std (z1 / z2)"]
+SEPARATION = ["silhouette", f"{KNN_K}-NN accuracy", "code std (z1 / z2)"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def header(m: Metrics) -> str:
         "Written by the `report` stage of `dvc repro` from `metrics/` and `plots/`; nothing is typed by hand. "
         f"Device: {m.vae['device']}. Autoencoder epochs: {p.ae.epochs}; VAE epochs: {p.vae.epochs}. "
         "Errors are mean squared error per pixel, pixels in [0, 1]. Separation metrics are on the "
-        "test set: silhouette by class (-1..1), and accuracy of a 5-nearest-neighbour classifier fit on "
+        f"test set: silhouette by class (-1..1), and accuracy of a {KNN_K}-nearest-neighbour classifier fit on "
         "training codes; code std is the spread of the test codes per axis.\n\n"
     )
 
@@ -254,6 +255,9 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
     r, counts, result = m.p.robustness, robustness.label_counts(standings), m.robustness
     pool, instrument = result["pool"], result["instrument"]
     runs = pool["study_runs"]
+    numbered = list(enumerate(standings, 1))
+    of_runs = claim_numbers([i for i, s in numbered if s and s.claim and s.claim["design"] == "runs"])
+    one_draw = claim_numbers([i for i, s in numbered if s and s.label == "one draw"])
     fresh = (
         f"{r.seed_count} fresh seeds ({r.first_seed} to {r.first_seed + r.seed_count - 1}) train "
         f"{r.seed_count} more autoencoders and VAEs with the study's recipes (stage `train_fresh`): the "
@@ -271,7 +275,7 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
         "VAEs, the study's own included, one row each in [metrics/seeds.csv](../metrics/seeds.csv). Each "
         "claim's own rule, the function that decides its verdict above, is applied to every draw of the "
         "models it reads: one autoencoder, one VAE, an autoencoder and a VAE, or "
-        f"{runs} autoencoders for claims 1 and 2, which speak of the study's {runs} runs.\n\n"
+        f"{runs} autoencoders for claims {of_runs}, which speak of the study's {runs} runs.\n\n"
         "*All runs pooled* gives the share of draws where the rule holds and a Jeffreys 95% interval (the "
         "Beta(1/2, 1/2) prior) on the number of independent draws the pool holds: the models, the disjoint "
         f"pairs, the disjoint sets of {runs}. It *holds* when the interval lies above {robustness.SOLID_ABOVE} "
@@ -281,8 +285,9 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
         "verdict's chance under the same prior (a count of runs is beta-binomial; the one VAE against each "
         "autoencoder is a mixture over the pool's VAEs, since those outcomes share it), so a verdict that "
         "can be printed never gets 0%. Its 95% predictive set is the fewest verdicts, likeliest first, that "
-        "cover 95%. PCA's determinism is *exact*: no seed touches it. The sweep's claims (8 to 12) rest on "
-        "*one draw*: its 19 models are not re-seeded, which would cost 19 more models per seed.\n\n"
+        f"cover 95%. PCA's determinism is *exact*: no seed touches it. The sweep's claims ({one_draw}) rest on "
+        f"*one draw*: its {len(m.rows)} models are not re-seeded, which would cost {len(m.rows)} more models per "
+        "seed.\n\n"
         "`make check` does not read these sets. With the reference's seeds a rerun is a near-copy of the "
         "reference, model by model, within the arithmetic noise measured for each measure (see *Reproduction*, "
         "above); with other seeds its pool is tested against the reference's, and "
@@ -334,7 +339,7 @@ def q1_section(m: Metrics, facts: dict) -> str:
     )
     return (
         f"## Q1. A 2-D autoencoder, trained {len(seeds)} times\n\n"
-        f"`Autoencoder(784, {p.ae.hidden}, {p.ae.latent})`, Adam lr {p.ae.lr}, batch {p.ae.batch_size}, "
+        f"`Autoencoder({params.INPUT_DIM}, {p.ae.hidden}, {p.ae.latent})`, Adam lr {p.ae.lr}, batch {p.ae.batch_size}, "
         "MSE loss, one run per seed.\n\n"
         + table(
             ["seed", "train MSE", "test MSE", *SEPARATION],
@@ -342,7 +347,7 @@ def q1_section(m: Metrics, facts: dict) -> str:
             + [["mean ± std", "", *(f"{num(v['mean'])} ± {num(v['std'], 2)}" for v in runs.values()), ""]],
         )
         + f"\n*The study: run 3 separates the clusters best.* Here the best-separated run is seed {best} by "
-        f"silhouette ({num(ae[best]['silhouette'])}) and seed {best_knn} by 5-NN accuracy "
+        f"silhouette ({num(ae[best]['silhouette'])}) and seed {best_knn} by {KNN_K}-NN accuracy "
         f"({num(ae[best_knn]['knn_accuracy'])}){third}. Run-to-run spread of the test MSE is "
         f"{num(runs['test_mse']['std'], 2)} ({num(100 * runs['test_mse']['std'] / runs['test_mse']['mean'], 2)}% "
         "of its mean).\n" + figures + EXPLORE
@@ -376,49 +381,85 @@ def q2_section(m: Metrics, facts: dict) -> str:
     )
 
 
-def priced_section(m: Metrics) -> str:
-    """Where the study's code did something other than its text says, and what it costs."""
-    fit, small = m.pca["study_batch_fit"], m.pca["study_batch_fit"]["test_mse"]
+def claim_numbers(numbers: list[int]) -> str:
+    """Claims by their rows in the verdict table, in words: "4", "14 and 15", "8 to 12"."""
+    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]} to {numbers[-1]}"
+    *rest, last = [str(n) for n in numbers]
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
+def verdict_numbers(verdicts: list[Verdict], *keys: str) -> str:
+    """The rows of these verdicts in the table, which a change to the verdicts' order moves."""
+    row = {v.key: i for i, v in enumerate(verdicts, 1)}
+    return claim_numbers(sorted(row[k] for k in keys))
+
+
+def sizes_text(sizes: list[int]) -> str:
+    """The sweep's sizes, as the study's code wrote its own (`range(2, 21)`) where they are a range."""
+    if len(sizes) > 1 and sizes == list(range(sizes[0], sizes[-1] + 1)):
+        return f"`range({sizes[0]}, {sizes[-1] + 1})`"
+    return ", ".join(map(str, sizes))
+
+
+def priced_section(m: Metrics, verdicts: list[Verdict]) -> str:
+    """Where the study's code did something other than its text says, and what it costs.
+
+    A number of the study's own code (its batch of 128, its ``num_batches``) is quoted as that
+    code; a number of what this pipeline ran comes from params or metrics."""
+    p, fit, small = m.p, m.pca["study_batch_fit"], m.pca["study_batch_fit"]["test_mse"]
     sizes = [int(r["latent"]) for r in m.rows]
     on_train = {k: elbow(sizes, [r[f"{k}_train"] for r in m.rows]) for k in ("ae", "pca")}
     scatter, test_sil = m.judge["pca_scatter_as_study_drew_it"], m.pca["silhouette"]
-    grids = m.judge["grids"]
+    grids, cells = m.judge["grids"], p.prior_grid.size
+    # The study's training error: a mean of batch means over its batches of BATCH, the last one short.
+    last, batches = params.TRAIN_SIZE % BATCH, math.ceil(params.TRAIN_SIZE / BATCH)
     return (
         "\n## The study's own procedures, priced\n\n"
         "Each fragment of the study's code, set against what its text says it did:\n\n"
         f"- **PCA fit** (Q2): `pca.fit(x_flat)` on `next(iter(data_loader))`, a single batch of {fit['images']} "
-        f"images. Ten such fits on random batches reach a test MSE of {num(small['mean'])} ± "
-        f"{num(small['std'], 2)}, against {num(m.pca['test_mse'])} for the fit on all training images: "
+        f"images. Fits on random batches of as many images reach a test MSE of {num(small['mean'])} ± "
+        f"{num(small['std'], 2)}, against {num(m.pca['test_mse'])} for the fit on "
+        f"{'all' if p.pca.fit_images >= params.TRAIN_SIZE else p.pca.fit_images} training images: "
         f"{num(100 * (small['mean'] / m.pca['test_mse'] - 1), 2)}% more error.\n"
-        f"- **PCA scatter** (Q2): `plot_pca_latent` stops once `i > num_batches` (100), so it drew "
-        f"{scatter['images']} shuffled *training* images, coded by that 128-image fit. Their silhouette is "
-        f"{num(scatter['silhouette_fit_on_128'])} ({num(scatter['silhouette_full_fit'])} for the same images "
-        f"under the full fit), against {num(test_sil)} for the test codes that verdict 4 uses.\n"
+        f"- **PCA scatter** (Q2): `plot_pca_latent` stops once `i > num_batches` (100 in the study's code), so it "
+        f"drew {scatter['images']} shuffled *training* images, coded by that {fit['images']}-image fit. Their "
+        f"silhouette is {num(scatter['silhouette_fit_on_128'])} ({num(scatter['silhouette_full_fit'])} for the "
+        f"same images under the full fit), against {num(test_sil)} for the test codes that verdict "
+        f"{verdict_numbers(verdicts, 'ae_separates_better_than_pca')} uses.\n"
         "- **Error against latent size** (Q3): `compute_error` and the PCA error both ran over `data_loader`, "
         "the training set, so the study's curves are training errors. Kneedle on the training curves puts the "
         f"elbow at {num(on_train['ae'])} for the autoencoder and {num(on_train['pca'])} for PCA, against "
-        f"{num(m.sweep['elbow']['ae'])} and {num(m.sweep['elbow']['pca'])} on the test curves of verdicts 10-12. "
-        "(Its mean of batch means weighs the last batch of 96 images as a full one, 1/469 of the mean instead "
-        "of 96/60000: it moves the error by 0.05% of that batch's difference from the mean. Its first fragment "
-        "compares the output with the labels, `criterion(output, target)`, which cannot broadcast a batch of "
-        "128 against 784 pixels: the second fragment is the one that ran.)\n"
-        "- **VAE grid** (Q4): `plot_vae_reconstructed` loops over the 12x12 cells but decodes "
+        f"{num(m.sweep['elbow']['ae'])} and {num(m.sweep['elbow']['pca'])} on the test curves of verdicts "
+        f"{verdict_numbers(verdicts, 'ae_elbow_near_10', 'pca_elbow_near_15', 'pca_elbow_near_10')}. "
+        f"(Its mean of batch means, over the study's batches of {BATCH} from {params.TRAIN_SIZE} training images, "
+        f"weighs the last batch of {last} images as a full one, 1/{batches} of the mean instead of "
+        f"{last}/{params.TRAIN_SIZE}: it moves the error by {num(100 * (1 / batches - last / params.TRAIN_SIZE), 1)}% "
+        "of that batch's difference from the mean. Its first fragment compares the output with the labels, "
+        f"`criterion(output, target)`, which cannot broadcast a batch of {BATCH} against {params.INPUT_DIM} "
+        "pixels: the second fragment is the one that ran.)\n"
+        f"- **VAE grid** (Q4): `plot_vae_reconstructed` loops over the {cells}x{cells} cells but decodes "
         "`z = torch.randn(1, latent_dim)` in each, never the cell's coordinates: its grid is "
-        f"{m.p.prior_grid.size**2} independent samples of the prior. On that grid the VAE's digits are "
+        f"{cells**2} independent samples of the prior. On that grid the VAE's digits are "
         f"{'more' if grids[GRID_KEY]['class_entropy'] > grids['ae']['class_entropy'] else 'not more'}"
         " evenly spread over the classes than on the autoencoder's walk, and neighbouring cells differ by "
         f"{num(grids[GRID_KEY]['neighbour_distance'], 3)} per pixel, against "
-        f"{num(grids['vae']['neighbour_distance'], 3)} on the VAE's walk: verdicts 14 and 15 give both "
-        "readings.\n"
-        "- **Checked, as the pipeline runs it**: the sweep's recipe (`Autoencoder(784, 512, dim)`, Adam lr "
-        "0.001, `nn.MSELoss`, 20 epochs, sizes `range(2, 21)`, batches of 128) and the PCA grid's formula "
-        "`mean + z * sqrt(explained_variance) @ components` over ±10.\n"
+        f"{num(grids['vae']['neighbour_distance'], 3)} on the VAE's walk: verdicts "
+        f"{verdict_numbers(verdicts, 'vae_grid_more_varied', 'vae_grid_smoother')} give both readings.\n"
+        f"- **Checked, as the pipeline runs it**: the sweep's recipe (`Autoencoder({params.INPUT_DIM}, "
+        f"{p.ae.hidden}, dim)`, Adam lr {p.ae.lr}, `nn.MSELoss`, {p.ae.epochs} epochs, sizes {sizes_text(sizes)}, "
+        f"batches of {p.ae.batch_size}) and the PCA grid's formula `mean + z * sqrt(explained_variance) @ "
+        f"components` over ±{num(p.latent_grid.range)}.\n"
     )
 
 
 def q3_section(m: Metrics, facts: dict) -> str:
     elbow, variance = m.sweep["elbow"], m.sweep["pca_components_for_variance"]
     margin = facts["smallest_pca_minus_ae_margin"]
+    needed = " and ".join(
+        f"{num(n)} components for {share}% of the variance" if i == 0 else f"{num(n)} for {share}%"
+        for i, (share, n) in enumerate(variance.items())
+    )
     return (
         "\n## Q3. Reconstruction error against latent size\n\n"
         "An autoencoder (same recipe) and a PCA for every size; errors on the training and the held-out test set.\n\n"
@@ -428,9 +469,8 @@ def q3_section(m: Metrics, facts: dict) -> str:
         )
         + f"\n*The study: the elbow is near {STUDY_ELBOWS['ae']} for the autoencoder and {STUDY_ELBOWS['pca']} "
         f"for PCA.* Kneedle on the test curves puts it at {num(elbow['ae'])} for the autoencoder and "
-        f"{num(elbow['pca'])} for PCA. PCA needs {num(variance['90'])} components for 90% of the variance "
-        f"and {num(variance['95'])} for 95%, far beyond this range. The smallest margin of PCA's test MSE "
-        f"over the autoencoder's is {num(margin['value'])}, at size {margin['size']}.\n"
+        f"{num(elbow['pca'])} for PCA. PCA needs {needed}, far beyond this range. The smallest margin of PCA's "
+        f"test MSE over the autoencoder's is {num(margin['value'])}, at size {margin['size']}.\n"
         f"\n{image('plots/sweep/error.png', 'error against latent size')}\n"
     )
 
@@ -439,8 +479,8 @@ def q4_section(m: Metrics, facts: dict) -> str:
     p, vae = m.p, m.vae
     return (
         "\n## Q4. A variational autoencoder\n\n"
-        f"`VAE(784, {p.vae.hidden}, {p.vae.latent})`; loss per image = binary cross-entropy summed over pixels "
-        "+ KL(q(z|x) || N(0, I)) in closed form (Kingma and Welling 2014, appendix B).\n\n"
+        f"`VAE({params.INPUT_DIM}, {p.vae.hidden}, {p.vae.latent})`; loss per image = binary cross-entropy summed "
+        "over pixels + KL(q(z|x) || N(0, I)) in closed form (Kingma and Welling 2014, appendix B).\n\n"
         + table(
             ["test loss", "reconstruction", "KL", "test MSE (mean decode)", *SEPARATION],
             [[vae["test_loss"], vae["test_recon"], vae["test_kl"], vae["test_mse"], *separation_cells(vae)]],
@@ -479,13 +519,15 @@ def grids_section(m: Metrics) -> str:
 
 def samples_section(m: Metrics) -> str:
     p, samples, control = m.p, m.samples, m.samples["ae_control"]
+    classes = len(DATASETS[p.dataset].classes)
     return (
         "\n### Samples from the prior\n\n"
         f"A small CNN classifier (test accuracy {num(m.classifier['test_accuracy'])}) judges "
         f"{p.sample.score_count} samples per set: mean top-class confidence, entropy of the predicted-class "
-        "histogram (ln 10 = 2.303 when all ten classes are equally common), and the Frechet distance of its "
-        f"features to the test images (two halves of the test set are {num(samples['test_halves_frechet'])} "
-        f"apart). The control decodes z ~ N(0, I) with the autoencoder of seed {m.seeds[0]}.\n\n"
+        f"histogram (ln {classes} = {num(math.log(classes))} when all {classes} classes are equally common), and the "
+        "Frechet distance of its features to the test images (two halves of the test set are "
+        f"{num(samples['test_halves_frechet'])} apart). The control decodes z ~ N(0, I) with the autoencoder of "
+        f"seed {m.seeds[0]}.\n\n"
         + table(
             ["set", *SAMPLE_NAMES],
             [[name, *(s[k] for k in SAMPLE_QUALITY)] for name, s in samples["vae_sets"].items()]
@@ -519,6 +561,6 @@ def markdown(
         q3_section(m, facts),
         q4_section(m, facts),
         samples_section(m),
-        priced_section(m),
+        priced_section(m, verdicts),
     ]
     return "\n".join(s.rstrip("\n") + "\n" for s in sections)
