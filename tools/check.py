@@ -77,7 +77,7 @@ def noise(p: params.Params, run: Path, how: str) -> int:
     if ref["seeds"] != reproduction.seeds_of(p):
         print(f"error: {path} was made with other seeds than params.yaml's: `make reference` first", file=sys.stderr)
         return 2
-    if ref["table"] != reproduction.read_run().table.to_dict(orient="records"):
+    if ref["table"] != reproduction.records(reproduction.read_run().table):
         print(f"error: {path} is not this workspace's run: `make reference` first", file=sys.stderr)
         return 2
     try:

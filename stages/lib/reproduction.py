@@ -62,6 +62,11 @@ def read_run(folder: Path = Path(".")) -> nearcopy.Run:
     return nearcopy.Run(table, pd.read_csv(folder / "plots/sweep.csv"), pca)
 
 
+def records(table: pd.DataFrame) -> list[dict]:
+    """The per-seed table as JSON: a model's row without the measures its kind has not."""
+    return [{k: v for k, v in row.items() if not pd.isna(v)} for row in table.to_dict(orient="records")]
+
+
 def run_of(reference: dict[str, Any]) -> nearcopy.Run:
     return nearcopy.Run(pd.DataFrame(reference["table"]), pd.DataFrame(reference["sweep"]), reference["pca"])
 
@@ -103,7 +108,7 @@ def record(dataset: str, verdicts: dict[str, Any], run: nearcopy.Run, seeds: dic
         "made_on": machine(),
         "seeds": seeds,
         "verdicts": verdicts,
-        "table": run.table.to_dict(orient="records"),
+        "table": records(run.table),
         "sweep": run.sweep.to_dict(orient="records"),
         "pca": run.pca,
         "noise": noise,
