@@ -220,6 +220,28 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
 
 
+def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_path):
+    """Not /tmp/dvc-grid-UID, which another user could make first: a folder of this user's
+    alone under the cache; refused where it is a link, another user's, or open to others."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = grid.clones_dir()
+    assert folder == grid.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-grid" / "clones"
+    assert folder.stat().st_mode & 0o777 == 0o700 and grid.clones_dir() == folder
+    folder.chmod(0o755)
+    with pytest.raises(grid.GridError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
+        grid.clones_dir()
+    folder.chmod(0o700)
+    if os.getuid() == 0:  # only root can give a folder away
+        os.chown(folder, 4242, -1)
+        with pytest.raises(grid.GridError, match=r"clones belongs to uid 4242, not to this user"):
+            grid.clones_dir()
+    folder.rmdir()
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    folder.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(grid.GridError, match="clones is not a folder but a link or a file: remove it"):
+        grid.clones_dir()
+
+
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
 DOCS = ROOT / "docs" / "grids.md"
@@ -242,8 +264,9 @@ def holder(inside: list[str]) -> int:
     return int(inside[1].removeprefix("--net=/proc/").removesuffix("/ns/net"))
 
 
-def clones(prefix: str) -> list[Path]:
-    return list(grid.clones_dir().glob(f"{prefix}-*"))
+def clones_under(cache: Path) -> Path:
+    """The nodes' clone folder, for a node whose XDG_CACHE_HOME is `cache`."""
+    return cache / "dvc-grid" / "clones"
 
 
 GPU_NODE = (
@@ -609,7 +632,7 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
     assert re.search(r"^stop-2\s+6\s+cancelled\s", output, re.MULTILINE), output
     assert "Traceback" not in output
     assert not left, left
-    assert not list(grid.clones_dir().glob("*stop-*")), list(grid.clones_dir().glob("*stop-*"))
+    assert not list(clones_under(tmp_path / "cache").glob("*stop-*")), list(clones_under(tmp_path / "cache").iterdir())
     assert client.returncode != 0 and "joined" not in refused_client[0], refused_client
     assert "InvalidAuthToken: Authentication token is missing or incorrect" in refused_client[1], refused_client
     assert pushed_experiments(origin, env) == {"stop-1"}
@@ -644,7 +667,7 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
         (exp_run,) = found
         worker = int(Path(f"/proc/{exp_run}/stat").read_text().rsplit(")", 1)[1].split()[1])
         assert cmdline(worker).startswith("ray::lost-1"), cmdline(worker)
-        (lost_clone,) = clones("lost")
+        (lost_clone,) = clones_under(tmp_path / "cache").glob("lost-*")
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + 10  # the lost run's `dvc exp run` needs 30 s more on its own
         while running(exp_run) and time.monotonic() < deadline:
@@ -655,4 +678,4 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     assert grid_run.returncode == 0, output
     assert re.search(r"^\[1/1\] lost-1 \(vae\.epochs=2\): done in ", output, re.MULTILINE), output
     assert pushed_experiments(origin, env) == {"lost-1"}
-    assert not lost_clone.exists() and not list(grid.clones_dir().glob("*lost-*"))
+    assert not lost_clone.exists() and not list(clones_under(tmp_path / "cache").glob("*lost-*"))

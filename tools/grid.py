@@ -313,8 +313,29 @@ def release(root: Path, remotes: Remotes, claim: Claim) -> None:
 
 
 def clones_dir() -> Path:
-    """Where this node's points clone, one folder each (its owner's pid and start time inside)."""
-    return Path(tempfile.gettempdir()) / f"dvc-grid-{os.getuid()}"
+    """Where this node's points clone, one folder each (its owner's pid and start time inside):
+    beside the node's DVC cache, in a folder of this user's alone. A folder at a name that
+    every user can predict (/tmp/dvc-grid-UID) could be made first by another user, who could
+    then swap a clone's dvc.yaml or the module that `--finish` imports."""
+    folder = cache_dir().parent / "clones"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    private(folder)
+    return folder
+
+
+def private(folder: Path) -> None:
+    """Refuse a folder that is a link, another user's, or open to other users."""
+    import stat
+
+    found = os.lstat(folder)
+    if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode):
+        raise GridError(f"{folder} is not a folder but a link or a file: remove it (the grid makes its own)")
+    if found.st_uid != os.getuid():
+        raise GridError(f"{folder} belongs to uid {found.st_uid}, not to this user (uid {os.getuid()}): remove it")
+    if found.st_mode & 0o077:
+        raise GridError(f"{folder} is open to other users (mode {found.st_mode & 0o777:04o}): chmod 700 it")
 
 
 def cache_dir() -> Path:
@@ -482,7 +503,6 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
                 proc.wait()
 
     folder = clones_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     sweep(folder)
     clone = Path(tempfile.mkdtemp(prefix=f"{point.name}-", dir=folder))
     (clone / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
