@@ -242,6 +242,52 @@ def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_
         grid.clones_dir()
 
 
+def test_a_token_others_can_read_is_refused_and_two_grids_making_one_share_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    path = tmp_path / "ray" / "auth_token"
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
+    assert grid.auth_token() == f"new token in {path}"
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text()) == 64
+    path.chmod(0o644)  # as `ray get-auth-token --generate` writes it
+    with pytest.raises(grid.GridError, match=rf"token file {path} is readable by other users \(mode 0644\): chmod 600"):
+        grid.auth_token()
+    path.unlink()
+
+    # Another grid makes the token between this one's look and its write: this one uses it.
+    mkdir = Path.mkdir
+
+    def another_grid_first(self, *args, **kwargs):
+        mkdir(self, *args, **kwargs)
+        if self == path.parent and not path.exists():
+            path.write_text("theirs")
+            path.chmod(0o600)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "mkdir", another_grid_first)
+        assert grid.auth_token() == f"token in {path}"
+    assert path.read_text() == "theirs" and [p.name for p in path.parent.iterdir()] == ["auth_token"]
+
+
+def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_auth(monkeypatch):
+    """Whoever reaches Ray's job API without auth runs code on the cluster (CVE-2023-48022)."""
+    import ray
+
+    def unreachable(**kwargs):
+        raise ConnectionError("nothing there")
+
+    monkeypatch.setattr(ray, "init", unreachable)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(grid.GridError, match=r"cluster at 10\.9\.0\.2:6379 is joined without token auth: .*--no-auth"):
+        grid.connect("10.9.0.2:6379")
+    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        grid.connect("10.9.0.2:6379", no_auth=True)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        grid.connect("10.9.0.2:6379")
+    assert grid.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
+
+
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
 DOCS = ROOT / "docs" / "grids.md"

@@ -573,21 +573,32 @@ def is_local(address: str | None) -> bool:
     return not address or address.strip().lower() == "local"
 
 
-def connect(address: str | None) -> str:
-    """Join the cluster at `address` (or RAY_ADDRESS), else (none, or `local`) start one on
-    this machine that listens on 127.0.0.1 alone, with token auth; says which."""
+def connect(address: str | None, *, no_auth: bool = False) -> str:
+    """Join the cluster at `address` (or RAY_ADDRESS), with token auth unless `no_auth`, else
+    (none, or `local`) start one on this machine that listens on 127.0.0.1 alone, with token
+    auth; says which."""
     import logging
 
     address = address or os.environ.get("RAY_ADDRESS")
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not is_local(address):
+        # Ray's job API without auth runs whatever reaches it (CVE-2023-48022); Ray presents a
+        # token only in token mode, and a cluster started without it accepts every client.
+        if os.environ.get("RAY_AUTH_MODE", "").strip().lower() != "token" and not no_auth:
+            raise GridError(
+                f"the Ray cluster at {address} is joined without token auth: whoever reaches it runs code "
+                "on it; start its nodes and this grid with RAY_AUTH_MODE=token, or give --no-auth where "
+                "no one else reaches the cluster"
+            )
+        if not no_auth and not os.environ.get("RAY_AUTH_TOKEN") and os.path.lexists(token_path()):
+            private_token(token_path())
         import ray
 
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError) as err:
             raise GridError(f"no Ray cluster reached at {address}: {str(err).splitlines()[0]}") from None
-        return f"the Ray cluster at {address}"
+        return f"the Ray cluster at {address}" + (" (no auth: --no-auth)" if no_auth else " (token auth)")
     # Ray on Linux replaces 127.0.0.1 by the machine's own address, and its servers then listen
     # on every address; the setting meant for a laptop's single-machine Ray keeps it on
     # loopback. Ray reads it once, when first imported.
@@ -606,19 +617,45 @@ def connect(address: str | None) -> str:
     return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
 
 
+def token_path() -> Path:
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
 def auth_token() -> str:
     """Where the local cluster's token comes from; one is made, readable by this user alone,
-    where none exists (Ray would write it readable by every user)."""
+    where none exists (Ray would write it readable by every user). Of two grids making it at
+    once, the second uses the first's: the token is written whole, then linked into place."""
     if os.environ.get("RAY_AUTH_TOKEN"):
         return "RAY_AUTH_TOKEN"
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    path, made = token_path(), False
+    if not os.path.lexists(path):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, whole = tempfile.mkstemp(prefix=".auth_token-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):  # another grid's, made meanwhile
+                os.link(whole, path)
+                made = True
+        finally:
+            os.unlink(whole)
+    private_token(path)
+    return f"new token in {path}" if made else f"token in {path}"
+
+
+def private_token(path: Path) -> None:
+    """Refuse a token file that another user owns or may read: whoever reads it can run code on
+    the cluster. Refused rather than made private here: it may have been read already."""
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        return f"new token in {path}"
-    return f"token in {path}"
+        raise GridError(f"token file {path} is not a file: remove it (a new token is made)")
+    found = path.stat()
+    if found.st_uid != os.getuid():
+        raise GridError(f"token file {path} belongs to uid {found.st_uid}, not to this user: remove it")
+    if found.st_mode & 0o077:
+        raise GridError(
+            f"token file {path} is readable by other users (mode {found.st_mode & 0o777:04o}): "
+            f"chmod 600 {path} if no one else can have read it, else remove it (a new token is made)"
+        )
 
 
 def loopback(ip: str) -> bool:
@@ -830,6 +867,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("-n", "--name", help="experiments are named NAME-1..N (default: grid-<digest of the grid>)")
     parser.add_argument("--address", help="a running Ray cluster (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument(
+        "--no-auth", action="store_true",
+        help="join a cluster at --address without token auth (only where no one else reaches it)",
+    )  # fmt: skip
     parser.add_argument("--cpus", type=float, default=1, help="CPUs Ray reserves for each point (default 1)")
     parser.add_argument("--git-remote", default="origin", help="git remote the nodes clone from (default origin)")
     parser.add_argument("--replace", action="store_true", help="replace experiments of the same names")
@@ -860,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        where = connect(args.address)
+        where = connect(args.address, no_auth=args.no_auth)
     except GridError as err:
         release(root, remotes, claimed)
         print(f"error: {err}", file=sys.stderr)
