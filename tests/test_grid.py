@@ -288,6 +288,29 @@ def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_aut
     assert grid.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
 
 
+def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
+    """A driver killed outright (SIGKILL, its machine restarted) leaves its claim "running";
+    the same grid run again on that machine by that user takes it over, its finished points
+    kept (`--replace` would run them all again). A driver that lives, or one elsewhere, is
+    not taken over."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    points = grid.expand(["vae.epochs=1,2"], "g")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with monkeypatch.context() as patched:
+        patched.setattr(grid.os, "getpid", lambda: gone.pid)
+        grid.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
+    run(["git", "push", "-q", "origin", f"HEAD:{grid.exp_ref(commit, 'g-1')}"], repo, env)  # g-1 had finished
+    again = grid.claim(repo, remotes, commit, points, replace=False)
+    assert again.done == {"g-1": commit}
+    assert re.fullmatch(rf"taking over refs/grids/g, whose driver is gone \(\S+ pid {gone.pid} .*", again.note)
+    with pytest.raises(grid.GridError, match="grid 'g' is running"):  # this driver lives
+        grid.claim(repo, remotes, commit, points, replace=False)
+    user = grid.getpass.getuser()
+    assert not grid.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+    assert grid.stale(f"{user}@{grid.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+
+
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
 DOCS = ROOT / "docs" / "grids.md"

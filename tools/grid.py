@@ -207,6 +207,7 @@ class Claim:
     ref: str = field(default="", compare=False)  # refs/grids/NAME
     commit: str = field(default="", compare=False)  # the claim pushed there, "state: running"
     message: str = field(default="", compare=False)
+    note: str = field(default="", compare=False)  # said before the grid runs: a stale claim taken over
 
 
 def _refs(lines: str) -> dict[str, str]:
@@ -230,13 +231,15 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
     on_remote = {ref: sha for ref, sha in remote.items() if ref.startswith(EXPS) and ref.rsplit("/", 1)[1] in names}
     ours = {exp_ref(commit, p.name) for p in points}
     previous = remote.get(claim_ref, "")
-    same_grid = False
+    same_grid, note = False, ""
     if previous:
         git(root, "fetch", "-q", remotes.git_url, claim_ref)
         said = git(root, "log", "-1", "--format=%B", "FETCH_HEAD")
         same_grid = f"digest: {digest}" in said
-        if same_grid and "state: running" in said and not replace:
-            started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+        started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+        if same_grid and "state: running" in said and not replace and stale(started.group(1) if started else ""):
+            note = f"taking over {claim_ref}, whose driver is gone ({started.group(1)}): its finished points are kept"
+        elif same_grid and "state: running" in said and not replace:
             raise GridError(
                 f"grid {grid!r} is running ({claim_ref} on git remote {remotes.git!r}: started by "
                 f"{started.group(1) if started else '?'}): wait for it to end, or --replace if its driver is gone"
@@ -261,8 +264,7 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
         )
     if replace:
         done = {}
-    stamp = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
-    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp}\nstate: running\n" + "".join(
+    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp()}\nstate: running\n" + "".join(
         f"{p.name}: {p}\n" for p in points
     )
     ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
@@ -278,7 +280,27 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
             f"({claim_ref} moved): choose another -n"
         ) from None
     leases = {ref: remote.get(ref, "") if replace else "" for ref in ours}
-    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message)
+    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message, note=note)
+
+
+def stamp() -> str:
+    """Who claims a grid: user@host, pid, time, and a nonce (two claims never read the same)."""
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
+
+
+def stale(started: str) -> bool:
+    """Whether a claim's `started:` stamp names a driver on this machine, of this user, that is
+    gone (killed outright, its machine restarted): no process has its pid, or the one that has
+    it started after the claim. A driver elsewhere cannot be seen: not stale."""
+    import psutil
+
+    found = re.fullmatch(r"(\S+)@(\S+) pid (\d+) (\d+) \S+", started)
+    if not found or (found.group(1), found.group(2)) != (getpass.getuser(), socket.gethostname()):
+        return False
+    try:
+        return psutil.Process(int(found.group(3))).create_time() > int(found.group(4)) + 1
+    except psutil.NoSuchProcess:
+        return True
 
 
 def release(root: Path, remotes: Remotes, claim: Claim) -> None:
@@ -900,6 +922,8 @@ def main(argv: list[str] | None = None) -> int:
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if claimed.note:
+        print(f"grid: {claimed.note}", flush=True)
     try:
         where = connect(args.address, no_auth=args.no_auth)
     except GridError as err:
