@@ -311,6 +311,132 @@ def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finish
     assert grid.stale(f"{user}@{grid.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d")
 
 
+class FakeRay:
+    """Just enough of Ray for `grid.run`: each `ray.wait` plays the next step of a script (a
+    function of this fake that returns the names of the points that end); `cancel` plays
+    `on_cancel`; the status board answers `board()`."""
+
+    def __init__(self, monkeypatch, steps, on_cancel=lambda: None, board=dict):
+        import ray
+
+        self.steps, self.on_cancel, self.board, self.cancelled = iter(steps), on_cancel, board, set()
+        for name in ("cluster_resources", "remote", "wait", "get", "cancel"):
+            monkeypatch.setattr(ray, name, getattr(self, name))
+        monkeypatch.setattr(ray.cloudpickle, "register_pickle_by_value", lambda module: None)
+
+    def cluster_resources(self):
+        return {"CPU": 2.0}
+
+    def remote(self, *args, **kwargs):
+        from types import SimpleNamespace as N
+
+        if args:  # ray.remote(run_point): a task, whose reference is its point's name
+            return N(options=lambda **_: N(remote=lambda point, **__: point.name))
+        return lambda cls: N(remote=lambda: N(get=N(remote=lambda: "board"), set=N(remote=lambda *a: None)))
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        step = next(self.steps, None)
+        assert step is not None, "the grid went on waiting past the end of the script"
+        ended = step()
+        return [r for r in refs if r in ended], [r for r in refs if r not in ended]
+
+    def get(self, ref, timeout=None):
+        from ray.exceptions import TaskCancelledError
+
+        if ref == "board":
+            return self.board()
+        if ref in self.cancelled:
+            raise TaskCancelledError()
+        return {"ok": True, "rev": f"rev-{ref}", "node": "n", "seconds": 1.0, "log": []}
+
+    def cancel(self, ref, force=False):
+        self.cancelled.add(ref)
+        self.on_cancel()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypatch, capfd, tmp_path, sig):
+    """The signal while s-2 runs: it is cancelled, s-1 pulled, the claim ended, exit 130; the
+    same signal again while s-2 is cancelled, and again during the pull, cuts nothing short."""
+    from types import SimpleNamespace as N
+
+    def signalled():
+        os.kill(os.getpid(), sig)
+        time.sleep(2)  # the handler raises here
+        return set()
+
+    calls = []
+    FakeRay(
+        monkeypatch,
+        steps=[lambda: {"s-1"}, signalled, lambda: {"s-2"}],
+        on_cancel=lambda: os.kill(os.getpid(), sig),
+    )
+    points = grid.expand(["vae.epochs=1,2"], "s")
+    commit = "c" * 40
+    claimed = grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points})
+    remotes = grid.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(grid, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
+    monkeypatch.setattr(grid, "baseline", lambda root, remote: (commit, remotes))
+    monkeypatch.setattr(grid, "claim", lambda *args, **kwargs: claimed)
+    monkeypatch.setattr(grid, "connect", lambda address, no_auth: "a fake cluster")
+    monkeypatch.setattr(grid, "release", lambda root, remotes, claim: calls.append("released"))
+
+    def pulled(root, remotes, commit, finished, replace):
+        calls.append(("pulled", dict(finished)))
+        os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(grid, "pull", pulled)
+    monkeypatch.setattr(
+        grid, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
+    )
+    # Where the tool does not handle the signal, this does (SIGTERM would end pytest itself).
+    unhandled = []
+    before = signal.signal(sig, lambda *_: unhandled.append(sig))
+    try:
+        code = grid.main(["-n", "s", "-S", "vae.epochs=1,2"])
+    except KeyboardInterrupt:
+        pytest.fail("a signal during the cleanup cut it short")
+    finally:
+        signal.signal(sig, before)
+    assert not unhandled and code == grid.INTERRUPTED
+    assert calls == [
+        "released",
+        ("pulled", {"s-1": "rev-s-1"}),
+        ("states", {"s-1": "done", "s-2": "cancelled"}),
+    ]
+    err = capfd.readouterr().err
+    assert f"grid: interrupted: cancelling 1 running points ({sig.name})" in err, err
+    assert err.count(f"grid: {sig.name}: stopping already") == 2, err
+
+
+def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch, capsys):
+    """The board is only for show: a read that times out (or its actor lost) is skipped, and
+    the points run on."""
+    from types import SimpleNamespace as N
+
+    from ray.exceptions import GetTimeoutError
+
+    def no_answer():
+        raise GetTimeoutError("Get timed out: some object(s) not ready")
+
+    FakeRay(monkeypatch, steps=[set, lambda: {"b-1", "b-2"}], board=no_answer)
+    points = grid.expand(["vae.epochs=1,2"], "b")
+    commit = "c" * 40
+    outcome = grid.run(
+        points,
+        commit=commit,
+        remotes=None,
+        params={p.name: N(device="cpu") for p in points},
+        cpus=1,
+        where="it",
+        claim=grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points}),
+    )
+    assert outcome.states == {"b-1": "done", "b-2": "done"} and not outcome.interrupted
+    assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
+
+
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
 DOCS = ROOT / "docs" / "grids.md"

@@ -731,10 +731,62 @@ class Outcome:
     interrupted: bool = False
 
 
-def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpus: float, where: str, claim: Claim):
+class Stop:
+    """SIGINT, SIGTERM and SIGHUP as Ctrl-C: the first raises KeyboardInterrupt in the driver
+    (the running points are cancelled, the finished ones pulled, the claim ended); once that
+    has begun (`hold`), later ones are counted and said, not raised: cut short, the cleanup
+    would leave the claim "running" and the finished points unpulled."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.count = 0
+        self.first = ""  # the signal that stopped the grid
+        self.held = False
+        self.previous: dict = {}
+
+    def __enter__(self) -> Stop:
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self.caught)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def hold(self) -> None:
+        self.held = True
+
+    def caught(self, signum: int, frame) -> None:
+        self.count += 1
+        name = signal.Signals(signum).name
+        self.first = self.first or name
+        if signum == signal.SIGHUP:  # the terminal is gone: a write to it would fail the cleanup
+            for stream in ("stdout", "stderr"):
+                with contextlib.suppress(Exception):
+                    if getattr(sys, stream).isatty():
+                        setattr(sys, stream, open(os.devnull, "w"))  # noqa: SIM115 (the process's own, to its end)
+        if self.count == 1 and not self.held:
+            raise KeyboardInterrupt(name)
+        # os.write: a print here could land inside another print, which Python refuses.
+        with contextlib.suppress(OSError):
+            os.write(2, f"\ngrid: {name}: stopping already (finished points pulled, claim ended)\n".encode())
+
+
+def run(
+    points: list[Point],
+    *,
+    commit: str,
+    remotes: Remotes,
+    params: dict,
+    cpus: float,
+    where: str,
+    claim: Claim,
+    stop: Stop | None = None,
+):
     """Every point not done before as a Ray task; a status line per running point at most
-    every STATUS_S, a line as each ends. Ctrl-C cancels the running points (their commands
-    stop, their clones go) and keeps the finished ones."""
+    every STATUS_S, a line as each ends. Ctrl-C (or SIGTERM, SIGHUP: `stop`) cancels the
+    running points (their commands stop, their clones go) and keeps the finished ones."""
     import ray
     from ray.exceptions import RayError
 
@@ -784,19 +836,31 @@ def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpu
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=STATUS_S)
             for ref in done:
-                ended(ref, pending.pop(ref))
+                ended(ref, pending[ref])
+                del pending[ref]  # after its line: a point stopped halfway through is seen again below
             now = time.monotonic()
             if pending and now - last >= STATUS_S:
-                status = ray.get(board.get.remote(), timeout=STATUS_S)
+                try:
+                    status = ray.get(board.get.remote(), timeout=STATUS_S)
+                except RayError as err:  # the board is only for show: the points run on without it
+                    status = {}
+                    print(f"grid: no status this time ({type(err).__name__})", flush=True)
                 for point in pending.values():
                     text = status.get(point.name, "waiting for a node")
                     if shown.get(point.name, (None, 0))[0] != text or now - shown[point.name][1] >= HEARTBEAT_S:
                         print(f"grid: {point.name} {text} ({now - start:.0f} s)", flush=True)
                         shown[point.name] = (text, now)
                 last = now
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ray re-raises it bare from its waits: the signal's name is in `stop`
+        if stop is not None:
+            stop.hold()
+        why = stop.first if stop is not None and stop.first else "SIGINT"
         outcome.interrupted = True
-        print(f"\ngrid: interrupted: cancelling {len(pending)} running points", file=sys.stderr, flush=True)
+        print(
+            f"\ngrid: interrupted: cancelling {len(pending)} running points ({why})",
+            file=sys.stderr,
+            flush=True,
+        )
         for ref in pending:
             ray.cancel(ref)  # KeyboardInterrupt in the task: its commands stop, its clone goes
         done, rest = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S)
@@ -913,6 +977,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         shutil.rmtree(args.finish)
         return 0
+    with Stop() as stop:
+        return run_grid(args, stop)
+
+
+def run_grid(args: argparse.Namespace, stop: Stop) -> int:
+    """The grid, from its check to its table, with SIGINT, SIGTERM and SIGHUP handled by `stop`."""
     root = Path.cwd()
     try:
         points = expand(args.set_param, args.name)
@@ -922,27 +992,34 @@ def main(argv: list[str] | None = None) -> int:
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # no task yet; a claim pushed just now is taken over by a rerun
+        print("\ngrid: interrupted before any task", file=sys.stderr)
+        return INTERRUPTED
     if claimed.note:
         print(f"grid: {claimed.note}", flush=True)
+    outcome = Outcome(finished=dict(claimed.done), states=dict.fromkeys(claimed.done, "done before"))
     try:
         where = connect(args.address, no_auth=args.no_auth)
-    except GridError as err:
-        release(root, remotes, claimed)
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    import ray
-
-    try:
-        outcome = run(points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed)
+        outcome = run(
+            points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed, stop=stop
+        )
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while the cluster started: no task yet
+        print("\ngrid: interrupted before any task", file=sys.stderr)
+        outcome.interrupted = True
     finally:
-        ray.shutdown()
+        stop.hold()  # from here on a signal is said, not raised: the claim must end
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
         if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
-            sweep(clones_dir())
+            try:
+                sweep(clones_dir())
+            except GridError as err:
+                print(f"error: {err}", file=sys.stderr)
         release(root, remotes, claimed)
-    code = INTERRUPTED if outcome.interrupted else 0
+    code = INTERRUPTED if outcome.interrupted or stop.count else 0
     if outcome.finished:
         try:
             pull(root, remotes, commit, outcome.finished, replace=args.replace)
