@@ -782,20 +782,53 @@ def running(pid: int) -> bool:
         return False
 
 
+# A stage of the driver's repository alone, for the tests that stop a grid: where gate.yaml
+# says `wait: 1` it says so in a file and then waits for a file that the test never creates,
+# so that the point is running when the signal comes, however loaded the machine is.
+GATE = """import sys, time
+from pathlib import Path
+import yaml
+if yaml.safe_load(Path("gate.yaml").read_text())["wait"]:
+    (Path(sys.argv[1]) / "waiting").touch()
+    while not (Path(sys.argv[1]) / "open").exists():
+        time.sleep(0.2)
+"""
+
+
+def gated(driver: Path, env: dict, gate: Path) -> None:
+    """The gate stage, committed and pushed to the driver's origin."""
+    import yaml
+
+    gate.mkdir()
+    (driver / "gate.py").write_text(GATE)
+    (driver / "gate.yaml").write_text("wait: 0\n")
+    pipeline = yaml.safe_load((driver / "dvc.yaml").read_text())
+    stage = {"cmd": f"python gate.py {gate}", "deps": ["gate.py"], "params": [{"gate.yaml": ["wait"]}]}
+    pipeline["stages"]["gate"] = stage
+    (driver / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    run(["git", "add", "gate.py", "gate.yaml", "dvc.yaml"], driver, env)
+    run([*GIT, "commit", "-qm", "a gate"], driver, env)
+    run(["git", "push", "-q", "origin", "HEAD"], driver, env)
+
+
 @needs_netns
 def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp_path):
     """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) once one point has
-    finished and the other trains: the running one is cancelled, the finished one pulled, the
-    table printed, exit 130; then no process is left in the namespace and no clone in the
-    node's temporary directory. Meanwhile a client without the local cluster's token (the
-    shell says RAY_AUTH_MODE=disabled; the tool takes one all the same) is refused."""
+    finished and the other waits at the gate (a stage that waits for the test, which never lets
+    it on): the running one is cancelled, the finished one pulled, the table printed, exit 130;
+    then no process is left in the namespace and no clone in the node's clone folder. Meanwhile
+    a client without the local cluster's token (the shell says RAY_AUTH_MODE=disabled; the tool
+    takes one all the same) is refused."""
     origin, driver = grid_remotes(pipeline[0], pipeline[1], tmp_path)
+    gated(driver, pipeline[1], tmp_path / "gate")
     env = {**pipeline[1], **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env["RAY_AUTH_MODE"] = "disabled"  # this shell's say: the tool's local cluster takes a token all the same
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
+        # Half a CPU each: both points run at once on any machine, so the gated one cannot hold
+        # the only CPU while the other waits for it.
         grid_run = subprocess.Popen(
-            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "-S", "vae.epochs=1,6"],
+            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "--cpus=0.5", "-S", "gate.yaml:wait=0,1"],
             cwd=driver, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         output, client = [], None
@@ -809,9 +842,13 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
                     [*inside, sys.executable, "-c", join, found.group(1)],
                     env=no_token, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 )  # fmt: skip
-            if "] stop-1 " in line:  # stop-2 trains for half a minute more
+            if "] stop-1 " in line:
                 break
         refused_client = client.communicate(timeout=120)
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "gate" / "waiting").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "gate" / "waiting").exists(), "stop-2 never reached the gate"
         assert [pid for pid in members(net) if "exp run" in cmdline(pid) and "stop-2" in cmdline(pid)]
         os.killpg(grid_run.pid, signal.SIGINT)
         rest, _ = grid_run.communicate(timeout=180)
@@ -823,8 +860,8 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
         left = {pid: cmdline(pid) for pid in set(members(net)) - {holder(inside)}}
     assert grid_run.returncode == 130, output
     assert ": done in " in point_lines(output)["stop-1"] and "stop-2" not in point_lines(output), output
-    assert "grid: interrupted: cancelling 1 running points" in output and "grid: pulled stop-1;" in output
-    assert re.search(r"^stop-2\s+6\s+cancelled\s", output, re.MULTILINE), output
+    assert "grid: interrupted: cancelling 1 running points (SIGINT)" in output and "grid: pulled stop-1;" in output
+    assert re.search(r"^stop-2\s+1\s+cancelled\s", output, re.MULTILINE), output
     assert "Traceback" not in output
     assert not left, left
     assert not list(clones_under(tmp_path / "cache").glob("*stop-*")), list(clones_under(tmp_path / "cache").iterdir())

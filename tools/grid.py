@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -510,13 +511,23 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
         # cancelled point stops the whole group below (dvc and its stages) itself.
         log.append(f"$ {' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}")
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, **_TEXT)
-        try:
+
+        def read() -> None:
             for line in proc.stdout:
                 log.append(line.rstrip("\n"))
                 if found := STAGE.search(line):
                     status(found.group(1) or f"{found.group(2)} (restored)")
                 elif found := EPOCH.match(line):
                     status(f"{found.group(1)}, epoch {found.group(2)}/{found.group(3)}")
+
+        # Read in a thread: Ray cancels a task by raising in its thread, which happens only
+        # while that thread runs Python; blocked in a read of a stage that prints nothing for
+        # a while, it would be killed by the forced cancel instead, and the stage left running.
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            while reader.is_alive():
+                reader.join(timeout=0.2)
             return proc.wait() == 0 or may_fail
         finally:
             if proc.poll() is None:
