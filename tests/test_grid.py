@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -220,6 +221,12 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
 
 
+def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
+    clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
+    words = shlex.split(grid.finish_command(clone))
+    assert words == ["cd", f"{clone}/repo", "&&", sys.executable, "-m", "tools.grid", "--finish", str(clone)]
+
+
 def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_path):
     """Not /tmp/dvc-grid-UID, which another user could make first: a folder of this user's
     alone under the cache; refused where it is a link, another user's, or open to others."""
@@ -286,6 +293,34 @@ def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_aut
     with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
         grid.connect("10.9.0.2:6379")
     assert grid.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
+
+
+def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(monkeypatch, tmp_path):
+    """The ref reached the remote but the reply did not: a retry would hit its own lease, so
+    the remote ref is read before reporting the push failed."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", remotes.git_url, str(clone / "repo")], tmp_path, env)
+    run([*GIT, "commit", "-q", "--allow-empty", "-m", "the experiment"], clone / "repo", env)
+    rev = run(["git", "rev-parse", "HEAD"], clone / "repo", env).strip()
+    ref = grid.exp_ref(commit, "p-1")
+    spec = {"ref": ref, "rev": rev, "lease": "", "git_url": remotes.git_url, "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    monkeypatch.setattr(grid, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
+    monkeypatch.setattr(grid, "PUSH_BACKOFF_S", 0)
+    real = subprocess.run
+
+    def reply_lost(cmd, *args, **kwargs):
+        done = real(cmd, *args, **kwargs)
+        if cmd[:2] == ["git", "push"]:
+            return subprocess.CompletedProcess(cmd, 128, "fatal: the remote end hung up unexpectedly", None)
+        return done
+
+    monkeypatch.setattr(grid.subprocess, "run", reply_lost)
+    log = grid.push_point(clone)
+    assert log[-1].startswith(f"pushed {ref} to the git remote (found there after: fatal: the remote end hung up"), log
+    monkeypatch.undo()
+    assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
 
 
 def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):

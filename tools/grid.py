@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -456,6 +457,15 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
     )
 
 
+def remote_ref(repo: Path, url: str, ref: str) -> str | None:
+    """The commit `ref` names on the git remote at `url`: "" where it has none, None where the
+    remote cannot be read."""
+    done = subprocess.run(["git", "ls-remote", url, ref], cwd=repo, **_TEXT)
+    if done.returncode:
+        return None
+    return _refs(done.stdout).get(ref, "")
+
+
 def push_point(clone: Path) -> list[str]:
     """Push a finished point from its clone: outputs to the DVC remote, then its ref to the
     git remote, with the lease the driver gave it (it replaces nothing else); each retried with
@@ -470,6 +480,11 @@ def push_point(clone: Path) -> list[str]:
             lease = f"--force-with-lease={spec['ref']}:{spec['lease']}"
             done = subprocess.run(["git", "push", "-q", lease, spec["git_url"], refspec], cwd=repo, **_TEXT)
             if done.returncode:
+                # A push that reached the remote but lost its reply would hit its own lease on
+                # every retry: the remote ref says whether it arrived.
+                if remote_ref(repo, spec["git_url"], spec["ref"]) == spec["rev"]:
+                    log.append(f"pushed {spec['ref']} to the git remote (found there after: {done.stdout.strip()})")
+                    return log
                 raise RuntimeError(f"git push {spec['ref']}: {done.stdout.strip()}")
             log.append(f"pushed {spec['ref']} to the git remote")
             return log
@@ -576,7 +591,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
             keep = True
             (clone / KEPT).write_text(f"{point.name}\n")
             result["kept"] = str(clone)
-            result["finish"] = f"cd {repo} && {sys.executable} -m tools.grid --finish {clone}"
+            result["finish"] = finish_command(clone)
             return result
         result.update(ok=True, rev=rev)
         return result
@@ -584,6 +599,12 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
         result["seconds"] = time.monotonic() - start
         if not keep:
             shutil.rmtree(clone, ignore_errors=True)
+
+
+def finish_command(clone: Path) -> str:
+    """The shell command that finishes a kept point's push, quoted: it is pasted into a shell."""
+    repo, python = shlex.quote(str(clone / "repo")), shlex.quote(sys.executable)
+    return f"cd {repo} && {python} -m tools.grid --finish {shlex.quote(str(clone))}"
 
 
 class Board:
