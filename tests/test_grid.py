@@ -221,6 +221,80 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
 
 
+@pytest.mark.parametrize(
+    ("set_params", "name", "message"),
+    [
+        (["vae.epochs=1"], "a..b", "--name 'a..b': .* a valid git ref name"),
+        (["vae.epochs=1"], "a.", "--name 'a.': .* a valid git ref name"),
+        (["vae.epochs=1"], "x.lock", "--name 'x.lock': .* a valid git ref name"),
+        (["ae.lr=${vae.lr}"], "g", r"-S 'ae.lr=\$\{vae.lr\}': interpolations .* are not allowed in a grid"),
+    ],
+)
+def test_an_invalid_ref_name_or_an_interpolation_is_refused_before_any_task(set_params, name, message):
+    """A name that git refuses as a ref would pass the character check and fail at the claim's
+    push; `${...}` would be resolved once on the driver for the check and again on each node."""
+    with pytest.raises(grid.GridError, match=message):
+        grid.expand(set_params, name)
+
+
+def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
+    """A repository with a git remote and a DVC remote, its commit pushed: baseline() passes."""
+    repo, env = git_repo(tmp_path / "repo")
+    run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo, env)
+    dvc(repo, env, "remote", "add", "-d", "store", str(tmp_path / "store"))
+    run([*GIT, "commit", "-qam", "remote"], repo, env)
+    run(["git", "push", "-q", "origin", "HEAD"], repo, env)
+    grid.baseline(repo, "origin")
+    return repo, env
+
+
+def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
+    """A new stage module or params file, not yet added, is not in the nodes' clones either."""
+    repo, _ = pushed_repo(tmp_path)
+    (repo / "new_stage.py").write_text("")
+    with pytest.raises(grid.GridError, match=r"uncommitted changes \(new_stage.py\): the points run commit"):
+        grid.baseline(repo, "origin")
+
+
+@pytest.mark.parametrize(
+    ("url", "info"),
+    [
+        ("https://user:s3cret@example.com/x.git", "user:s3cret"),
+        ("https://ghp_token@github.com/x.git", "ghp_token"),  # a token as the user name
+        ("ssh://user:s3cret@host/x.git", "user:s3cret"),
+        ("s3://key:s3cret@bucket/path", "key:s3cret"),
+        ("ssh://git@host/x.git", None),  # an SSH user names an account: its key is elsewhere
+        ("git@github.com:x/y.git", None),
+        ("s3://bucket/path", None),
+        ("/srv/origin.git", None),
+    ],
+)
+def test_credentials_in_a_url_are_found(url, info):
+    assert grid.userinfo(url) == info
+    assert "s3cret" not in grid.redact(url)
+
+
+def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_secret(tmp_path):
+    """They would reach `git clone`/`git push` argv on every node (`ps`), the logs, the tasks'
+    arguments and point.json."""
+    repo, env = pushed_repo(tmp_path)
+    origin = str(tmp_path / "origin.git")
+    run(["git", "remote", "set-url", "origin", "https://user:s3cret@example.invalid/x.git"], repo, env)
+    with pytest.raises(grid.GridError) as refused:
+        grid.baseline(repo, "origin")
+    said = str(refused.value)
+    assert said.startswith("git remote 'origin': its URL https://***@example.invalid/x.git carries credentials")
+    assert "credential helper" in said and "s3cret" not in said
+    run(["git", "remote", "set-url", "origin", origin], repo, env)
+    dvc(repo, env, "remote", "modify", "--local", "store", "url", "https://user:s3cret@example.invalid/store")
+    with pytest.raises(grid.GridError) as refused:
+        grid.baseline(repo, "origin")
+    said = str(refused.value)
+    assert said.startswith("DVC remote 'store': its URL https://***@example.invalid/store carries credentials")
+    assert "s3cret" not in said
+
+
 def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
     clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
     words = shlex.split(grid.finish_command(clone))

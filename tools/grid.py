@@ -94,6 +94,12 @@ def exp_ref(commit: str, name: str) -> str:
 # --- before any task: the grid, its params, the repository --------------------------------
 
 
+def valid_ref(ref: str) -> bool:
+    """Git's own rule for ref names: a name that passes the character check can still fail it
+    ('a..b', 'a.lock'), and then only at the claim's push, or at a node's."""
+    return subprocess.run(["git", "check-ref-format", ref], capture_output=True).returncode == 0
+
+
 def expand(set_params: list[str], name: str | None) -> list[Point]:
     """DVC's own expansion of `-S` sweeps into points, named NAME-1..N as `dvc exp run --queue
     -n NAME` names them; the default NAME is a digest of the grid, so a rerun of the same grid
@@ -103,6 +109,11 @@ def expand(set_params: list[str], name: str | None) -> list[Point]:
     from dvc.utils.hydra import get_hydra_sweeps
     from hydra.errors import HydraException
 
+    for arg in set_params:
+        # DVC resolves `${...}` against the params file each time it applies an override: once on
+        # the driver's copy for the check, again in each node's clone, where it may read otherwise.
+        if "${" in arg:
+            raise GridError(f"-S {arg!r}: interpolations (${{...}}) are not allowed in a grid; give the value itself")
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(set_params))
     except (InvalidArgumentError, HydraException) as err:
@@ -110,8 +121,11 @@ def expand(set_params: list[str], name: str | None) -> list[Point]:
     overrides = [tuple((path, o) for path, sweep in point.items() for o in sweep) for point in sweeps]
     if name is None:
         name = "grid-" + hashlib.sha256(repr(overrides).encode()).hexdigest()[:7]
-    elif not NAME.fullmatch(name):
-        raise GridError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+    elif not NAME.fullmatch(name) or not valid_ref(f"{CLAIMS}/{name}") or not valid_ref(exp_ref("0" * 40, f"{name}-1")):
+        raise GridError(
+            f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
+            "and a valid git ref name (no '..', no '.' or '.lock' at the end)"
+        )
     return [Point(name=f"{name}-{i}", overrides=o) for i, o in enumerate(overrides, start=1)]
 
 
@@ -177,6 +191,31 @@ def _absolute(url: str, base: Path) -> str:
     return str((base / url).resolve())
 
 
+def userinfo(url: str) -> str | None:
+    """The credentials part of a URL (`user:password@`, or any `user@` but SSH's, where the
+    user names an account and proves nothing: `https://TOKEN@host` is a token), else None."""
+    found = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@", url)
+    if not found:
+        return None
+    scheme, info = found.group(1).lower(), found.group(2)
+    return info if ":" in info or scheme not in ("ssh", "git+ssh", "ssh+git") else None
+
+
+def redact(url: str) -> str:
+    info = userinfo(url)
+    return url.replace(f"{info}@", "***@", 1) if info else url
+
+
+def refuse_credentials(url: str, remote: str, instead: str) -> None:
+    """A URL's credentials would reach every `git clone`/`git push` argv (`ps` shows them to
+    every user of a node), the logs, `grid-logs/`, the tasks' arguments and point.json."""
+    if userinfo(url):
+        raise GridError(
+            f"{remote}: its URL {redact(url)} carries credentials, which would show in `ps`, the logs and "
+            f"the tasks' arguments: take them out of the URL ({instead})"
+        )
+
+
 def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
     """The commit every point starts from, and the remotes the nodes reach it and DVC's data
     through; refuses uncommitted changes (the points would not see them) and a commit the git
@@ -184,13 +223,15 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
     from dvc.repo import Repo
 
     commit = git(root, "rev-parse", "HEAD")
-    changed = git(root, "diff", "--name-only", "HEAD")
+    # Untracked files count: a new stage module or params file is not in the clones either.
+    changed = git(root, "status", "--porcelain", "--untracked-files=all")
     if changed:
-        files = ", ".join(changed.splitlines()[:5])
+        files = ", ".join(line[2:].strip() for line in changed.splitlines()[:5])  # `XY path`, the first stripped
         raise GridError(f"uncommitted changes ({files}): the points run commit {commit[:7]}; commit them first")
     if git_remote not in git(root, "remote").split():
         raise GridError(f"no git remote {git_remote!r}: the nodes clone the repository from it (git remote add)")
     git_url = _absolute(git(root, "remote", "get-url", git_remote), root)
+    refuse_credentials(git_url, f"git remote {git_remote!r}", "git remote set-url, and a git credential helper")
     git(root, "fetch", "-q", git_remote)
     if not git(root, "branch", "-r", "--contains", commit, "--list", f"{git_remote}/*"):
         raise GridError(f"commit {commit[:7]} is not on git remote {git_remote!r}: git push it first")
@@ -199,6 +240,9 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
         if not dvc_remote:
             raise GridError("no default DVC remote: dvc remote add -d NAME URL (the nodes pull data through it)")
         dvc_url = _absolute(str(repo.config["remote"][dvc_remote]["url"]), root / ".dvc")
+    refuse_credentials(
+        dvc_url, f"DVC remote {dvc_remote!r}", "dvc remote modify, and credentials in each node's DVC --local config"
+    )
     return commit, Remotes(git=git_remote, git_url=git_url, dvc=dvc_remote, dvc_url=dvc_url)
 
 
