@@ -295,6 +295,33 @@ def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_
     assert "s3cret" not in said
 
 
+def exp_show(verdicts: dict, seeds: list[int]) -> str:
+    """`dvc exp show --json` for one experiment, g-1, with these verdicts."""
+    data = {
+        "params": {"params.yaml": {"data": {"ae": {"seeds": seeds}, "vae": {"epochs": 2}}}},
+        "metrics": {"metrics/study.json": {"data": {"verdicts": verdicts}}},
+    }
+    return json.dumps([{"experiments": [{"revs": [{"name": "g-1", "data": data}]}]}])
+
+
+def test_a_verdict_that_counts_runs_is_held_where_it_holds_in_all_of_them(monkeypatch, tmp_path):
+    """metrics/study.json keeps an outcome as a boolean or as the number of the study's runs
+    (one per ae.seeds) it holds in; the report reads 'holds in all 3 runs' as held."""
+    verdicts = {"a": True, "b": False, "c": 3, "d": 2, "e": 0}
+    shown = exp_show(verdicts, seeds=[1, 2, 3])
+    real = subprocess.run
+    monkeypatch.setattr(
+        grid.subprocess,
+        "run",
+        lambda cmd, **kwargs: (
+            subprocess.CompletedProcess(cmd, 0, shown, "") if cmd[-3:] == ["exp", "show", "--json"]
+            else real(cmd, **kwargs)
+        ),
+    )  # fmt: skip
+    table = grid.table(tmp_path, grid.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
+    assert table.loc["g-1", "verdicts held"] == "2/5"
+
+
 def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
     clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
     words = shlex.split(grid.finish_command(clone))

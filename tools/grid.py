@@ -1005,9 +1005,17 @@ def table(root: Path, points: list[Point], states: dict[str, str]):
                 for key, column in columns.items():
                     row[column] = _get(metrics.get(file, {}), key)
             verdicts = metrics.get("metrics/study.json", {}).get("verdicts", {})
-            row["verdicts held"] = f"{sum(v is True for v in verdicts.values())}/{len(verdicts)}"
+            seeds = _get(data.get("params", {}).get(PARAMS_FILE, {}).get("data", {}), "ae.seeds")
+            row["verdicts held"] = f"{held(verdicts, len(seeds) if isinstance(seeds, list) else None)}/{len(verdicts)}"
         rows.append({**{k: values.get(k) for k in keys}, **row})
     return pd.DataFrame(rows).set_index("experiment")
+
+
+def held(verdicts: dict, runs: int | None) -> int:
+    """How many verdicts hold: an outcome is a boolean, or the number of the study's runs (one
+    per `ae.seeds`) it holds in, and then it holds where it holds in all of them, as the report
+    reads it (stages/lib/robustness.py, `holds`)."""
+    return sum(v is True or (type(v) is int and runs is not None and runs > 0 and v == runs) for v in verdicts.values())
 
 
 def _get(data: dict, dotted: str):
