@@ -123,6 +123,20 @@ def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypa
     assert (tmp_path / "x" / "params.yaml").read_text() == "k: 1\n"
 
 
+def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypatch, capsys, tmp_path):
+    """It names the driver's file, not the clone's: the check would have copied it onto itself
+    and a node would write to the driver's path."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (repo / "other.yaml").write_text("k: 1\n")
+    monkeypatch.chdir(repo)
+    assert grid.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
+    err = capsys.readouterr().err
+    assert f"params file {repo / 'other.yaml'}: give it as other.yaml" in err and "Traceback" not in err, err
+    assert (repo / "other.yaml").read_text() == "k: 1\n"
+
+
 @pytest.mark.parametrize(
     ("address", "local"),
     [(None, True), ("", True), ("local", True), (" LOCAL ", True), ("auto", False), ("127.0.0.1:6379", False)],

@@ -146,6 +146,11 @@ def check(points: list[Point], root: Path) -> dict[str, object]:
                 # write would land in the node's temporary directory or anywhere else.
                 if not (root / path).resolve().is_relative_to(root.resolve()):
                     raise GridError(f"{point.name} ({point}): params file {path} is outside the repository")
+                # Absolute, it names this checkout's file, not the clone's: the check would edit
+                # it in place, and a node would write to the driver's path.
+                if Path(path).is_absolute():
+                    relative = (root / path).resolve().relative_to(root.resolve())
+                    raise GridError(f"{point.name} ({point}): params file {path}: give it as {relative}")
                 if not (root / path).is_file():
                     raise GridError(f"{point.name} ({point}): params file {path} not found")
                 (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
