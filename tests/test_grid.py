@@ -438,6 +438,33 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
 
 
+def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeypatch, tmp_path):
+    """DVC keeps a site cache per repository path (/var/tmp/dvc/repo/<digest>): every point's
+    clone is a new path, so each left a folder there. Its commands and its push keep it in the
+    clone's folder instead."""
+    from dvc.repo import Repo
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git_repo(clone / "repo")
+    assert grid.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / grid.SITE)
+    spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    seen = []
+
+    def outputs(repo, remote, rev):
+        with Repo(str(repo)) as opened:
+            seen.append(Path(opened.site_cache_dir))
+        raise RuntimeError("enough")
+
+    monkeypatch.setattr(grid, "push_outputs", outputs)
+    monkeypatch.setattr(grid, "PUSH_TRIES", 1)
+    monkeypatch.delenv("DVC_SITE_CACHE_DIR", raising=False)
+    with pytest.raises(RuntimeError, match="enough"):
+        grid.push_point(clone)
+    assert seen[0].is_relative_to(clone / grid.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
+
+
 def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
     """A driver killed outright (SIGKILL, its machine restarted) leaves its claim "running";
     the same grid run again on that machine by that user takes it over, its finished points

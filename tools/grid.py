@@ -416,6 +416,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dvc-grid" / "cache"
 
 
+SITE = "site-cache"  # in a clone's folder: DVC's site cache for that clone, which goes with it
 OWNER = "owner"  # in a clone's folder: "pid start-time" of the worker that runs it
 KEPT = "kept"  # in a clone's folder whose push failed: kept for `--finish`, never swept
 
@@ -453,6 +454,22 @@ def sweep(folder: Path) -> list[Path]:
     for doomed in folder.glob(".*.sweeping/"):
         shutil.rmtree(doomed, ignore_errors=True)
     return removed
+
+
+@contextlib.contextmanager
+def site_cache(clone: Path):
+    """DVC's site cache (its state and index, by default /var/tmp/dvc/repo/<digest of the
+    repository's path>) in the clone's folder, while this process works in the clone: every
+    clone is a new path, so each point would leave a folder there for good."""
+    before = os.environ.get("DVC_SITE_CACHE_DIR")
+    os.environ["DVC_SITE_CACHE_DIR"] = str(clone / SITE)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DVC_SITE_CACHE_DIR", None)
+        else:
+            os.environ["DVC_SITE_CACHE_DIR"] = before
 
 
 @contextlib.contextmanager
@@ -524,7 +541,8 @@ def push_point(clone: Path) -> list[str]:
     log = []
     for attempt in range(PUSH_TRIES):
         try:
-            log.append(push_outputs(repo, spec["dvc_remote"], spec["rev"]))
+            with site_cache(clone):
+                log.append(push_outputs(repo, spec["dvc_remote"], spec["rev"]))
             refspec = f"{spec['rev']}:{spec['ref']}"
             lease = f"--force-with-lease={spec['ref']}:{spec['lease']}"
             done = subprocess.run(["git", "push", "-q", lease, spec["git_url"], refspec], cwd=repo, **_TEXT)
@@ -550,6 +568,13 @@ STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
 EPOCH = re.compile(r"^(.+?): epoch (\d+)/(\d+)")
 
 
+def point_env(clone: Path) -> dict[str, str]:
+    """The environment of a point's commands: this Python's tools first, no analytics, and
+    DVC's site cache in the clone's folder (see `site_cache`)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(clone / SITE)}
+
+
 def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=None) -> dict:
     """Clone, run, push one point in a folder of its own in this node's temporary directory;
     its outcome and whole log. On cancellation (Ctrl-C on the driver) its commands stop and
@@ -558,8 +583,6 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
 
     start = time.monotonic()
     node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1"}
     dvc = [sys.executable, "-m", "dvc"]
     set_params = [arg for s in point.set_params for arg in ("-S", s)]
     log: list[str] = []
@@ -603,6 +626,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
     sweep(folder)
     clone = Path(tempfile.mkdtemp(prefix=f"{point.name}-", dir=folder))
     (clone / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    env = point_env(clone)  # before the first step, which reads it
     repo = clone / "repo"
     keep = False
     try:
