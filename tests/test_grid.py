@@ -438,6 +438,27 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
 
 
+def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkeypatch, tmp_path):
+    """docs/grids.md: four tries, waiting 1, 2 and 4 s between them; the error keeps each one."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    waits = []
+
+    def remote_down(repo, remote, rev):
+        raise RuntimeError("the DVC remote is down")
+
+    monkeypatch.setattr(grid, "push_outputs", remote_down)
+    monkeypatch.setattr(grid.time, "sleep", waits.append)
+    with pytest.raises(RuntimeError) as failed:
+        grid.push_point(clone)
+    assert waits == [1.0, 2.0, 4.0]
+    assert str(failed.value).splitlines() == [
+        f"push attempt {n} of 4 failed: the DVC remote is down" for n in range(1, 5)
+    ]
+
+
 def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeypatch, tmp_path):
     """DVC keeps a site cache per repository path (/var/tmp/dvc/repo/<digest>): every point's
     clone is a new path, so each left a folder there. Its commands and its push keep it in the
