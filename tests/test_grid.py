@@ -229,10 +229,12 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
         (tmp_path / name / "repo").mkdir(parents=True)
         (tmp_path / name / grid.OWNER).write_text(owner)
     (tmp_path / "kept" / grid.KEPT).write_text("")
-    (tmp_path / "starting").mkdir()  # its owner has not written the file yet
+    (tmp_path / f"{grid.NEW}starting").mkdir()  # its owner has not written the file yet
     (tmp_path / ".half.sweeping").mkdir()  # a sweep that a command still writing there made fail
-    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "reused"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
+    # Made again, without its owner, by a killed run's `dvc exp run` that wrote after the sweep.
+    (tmp_path / "recreated" / "repo" / ".dvc" / "tmp").mkdir(parents=True)
+    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "recreated", "reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{grid.NEW}starting", "alive", "kept"]
 
 
 @pytest.mark.parametrize(

@@ -418,6 +418,7 @@ def cache_dir() -> Path:
 
 SITE = "site-cache"  # in a clone's folder: DVC's site cache for that clone, which goes with it
 OWNER = "owner"  # in a clone's folder: "pid start-time" of the worker that runs it
+NEW = ".new-"  # a clone's folder while it is made, before its owner is named in it
 KEPT = "kept"  # in a clone's folder whose push failed: kept for `--finish`, never swept
 
 
@@ -435,12 +436,16 @@ def sweep(folder: Path) -> list[Path]:
     runs no cleanup. Kept clones (a failed push) stay. Returns what it removed."""
     removed = []
     for clone in folder.glob("*/"):
-        if (clone / KEPT).exists():
+        if clone.name.endswith(".sweeping") or (clone / KEPT).exists():
             continue
         try:
             pid, started = (clone / OWNER).read_text().split()
-        except (OSError, ValueError):  # its owner is still writing it, or it is not a clone
-            if time.time() - clone.stat().st_mtime < 60:
+        except (OSError, ValueError):
+            # A clone is renamed into place with its owner named (NEW, in run_point): a folder
+            # without one is a killed run's command that wrote there after the sweep had
+            # renamed it away (`dvc exp run` ending makes .dvc/tmp again), and goes at once.
+            # One still being made may lack it for a moment.
+            if clone.name.startswith(NEW) and time.time() - clone.stat().st_mtime < 60:
                 continue
         else:
             if _started(int(pid)) == started:
@@ -624,8 +629,9 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
 
     folder = clones_dir()
     sweep(folder)
-    clone = Path(tempfile.mkdtemp(prefix=f"{point.name}-", dir=folder))
-    (clone / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    made = Path(tempfile.mkdtemp(prefix=f"{NEW}{point.name}-", dir=folder))
+    (made / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    clone = made.rename(folder / made.name.removeprefix(NEW))
     env = point_env(clone)  # before the first step, which reads it
     repo = clone / "repo"
     keep = False
