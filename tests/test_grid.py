@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -122,6 +123,20 @@ def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypa
     assert (tmp_path / "x" / "params.yaml").read_text() == "k: 1\n"
 
 
+def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypatch, capsys, tmp_path):
+    """It names the driver's file, not the clone's: the check would have copied it onto itself
+    and a node would write to the driver's path."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (repo / "other.yaml").write_text("k: 1\n")
+    monkeypatch.chdir(repo)
+    assert grid.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
+    err = capsys.readouterr().err
+    assert f"params file {repo / 'other.yaml'}: give it as other.yaml" in err and "Traceback" not in err, err
+    assert (repo / "other.yaml").read_text() == "k: 1\n"
+
+
 @pytest.mark.parametrize(
     ("address", "local"),
     [(None, True), ("", True), ("local", True), (" LOCAL ", True), ("auto", False), ("127.0.0.1:6379", False)],
@@ -214,10 +229,412 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
         (tmp_path / name / "repo").mkdir(parents=True)
         (tmp_path / name / grid.OWNER).write_text(owner)
     (tmp_path / "kept" / grid.KEPT).write_text("")
-    (tmp_path / "starting").mkdir()  # its owner has not written the file yet
+    (tmp_path / f"{grid.NEW}starting").mkdir()  # its owner has not written the file yet
     (tmp_path / ".half.sweeping").mkdir()  # a sweep that a command still writing there made fail
-    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "reused"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alive", "kept", "starting"]
+    # Made again, without its owner, by a killed run's `dvc exp run` that wrote after the sweep.
+    (tmp_path / "recreated" / "repo" / ".dvc" / "tmp").mkdir(parents=True)
+    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "recreated", "reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{grid.NEW}starting", "alive", "kept"]
+
+
+@pytest.mark.parametrize(
+    ("set_params", "name", "message"),
+    [
+        (["vae.epochs=1"], "a..b", "--name 'a..b': .* a valid git ref name"),
+        (["vae.epochs=1"], "a.", "--name 'a.': .* a valid git ref name"),
+        (["vae.epochs=1"], "x.lock", "--name 'x.lock': .* a valid git ref name"),
+        (["ae.lr=${vae.lr}"], "g", r"-S 'ae.lr=\$\{vae.lr\}': interpolations .* are not allowed in a grid"),
+    ],
+)
+def test_an_invalid_ref_name_or_an_interpolation_is_refused_before_any_task(set_params, name, message):
+    """A name that git refuses as a ref would pass the character check and fail at the claim's
+    push; `${...}` would be resolved once on the driver for the check and again on each node."""
+    with pytest.raises(grid.GridError, match=message):
+        grid.expand(set_params, name)
+
+
+def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
+    """A repository with a git remote and a DVC remote, its commit pushed: baseline() passes."""
+    repo, env = git_repo(tmp_path / "repo")
+    run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo, env)
+    dvc(repo, env, "remote", "add", "-d", "store", str(tmp_path / "store"))
+    run([*GIT, "commit", "-qam", "remote"], repo, env)
+    run(["git", "push", "-q", "origin", "HEAD"], repo, env)
+    grid.baseline(repo, "origin")
+    return repo, env
+
+
+def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
+    """A new stage module or params file, not yet added, is not in the nodes' clones either."""
+    repo, _ = pushed_repo(tmp_path)
+    (repo / "new_stage.py").write_text("")
+    with pytest.raises(grid.GridError, match=r"uncommitted changes \(new_stage.py\): the points run commit"):
+        grid.baseline(repo, "origin")
+
+
+@pytest.mark.parametrize(
+    ("url", "info"),
+    [
+        ("https://user:s3cret@example.com/x.git", "user:s3cret"),
+        ("https://ghp_token@github.com/x.git", "ghp_token"),  # a token as the user name
+        ("ssh://user:s3cret@host/x.git", "user:s3cret"),
+        ("s3://key:s3cret@bucket/path", "key:s3cret"),
+        ("ssh://git@host/x.git", None),  # an SSH user names an account: its key is elsewhere
+        ("git@github.com:x/y.git", None),
+        ("s3://bucket/path", None),
+        ("/srv/origin.git", None),
+    ],
+)
+def test_credentials_in_a_url_are_found(url, info):
+    assert grid.userinfo(url) == info
+    assert "s3cret" not in grid.redact(url)
+
+
+def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_secret(tmp_path):
+    """They would reach `git clone`/`git push` argv on every node (`ps`), the logs, the tasks'
+    arguments and point.json."""
+    repo, env = pushed_repo(tmp_path)
+    origin = str(tmp_path / "origin.git")
+    run(["git", "remote", "set-url", "origin", "https://user:s3cret@example.invalid/x.git"], repo, env)
+    with pytest.raises(grid.GridError) as refused:
+        grid.baseline(repo, "origin")
+    said = str(refused.value)
+    assert said.startswith("git remote 'origin': its URL https://***@example.invalid/x.git carries credentials")
+    assert "credential helper" in said and "s3cret" not in said
+    run(["git", "remote", "set-url", "origin", origin], repo, env)
+    dvc(repo, env, "remote", "modify", "--local", "store", "url", "https://user:s3cret@example.invalid/store")
+    with pytest.raises(grid.GridError) as refused:
+        grid.baseline(repo, "origin")
+    said = str(refused.value)
+    assert said.startswith("DVC remote 'store': its URL https://***@example.invalid/store carries credentials")
+    assert "s3cret" not in said
+
+
+def exp_show(verdicts: dict, seeds: list[int]) -> str:
+    """`dvc exp show --json` for one experiment, g-1, with these verdicts."""
+    data = {
+        "params": {"params.yaml": {"data": {"ae": {"seeds": seeds}, "vae": {"epochs": 2}}}},
+        "metrics": {"metrics/study.json": {"data": {"verdicts": verdicts}}},
+    }
+    return json.dumps([{"experiments": [{"revs": [{"name": "g-1", "data": data}]}]}])
+
+
+def test_a_verdict_that_counts_runs_is_held_where_it_holds_in_all_of_them(monkeypatch, tmp_path):
+    """metrics/study.json keeps an outcome as a boolean or as the number of the study's runs
+    (one per ae.seeds) it holds in; the report reads 'holds in all 3 runs' as held."""
+    verdicts = {"a": True, "b": False, "c": 3, "d": 2, "e": 0}
+    shown = exp_show(verdicts, seeds=[1, 2, 3])
+    real = subprocess.run
+    monkeypatch.setattr(
+        grid.subprocess,
+        "run",
+        lambda cmd, **kwargs: (
+            subprocess.CompletedProcess(cmd, 0, shown, "") if cmd[-3:] == ["exp", "show", "--json"]
+            else real(cmd, **kwargs)
+        ),
+    )  # fmt: skip
+    table = grid.table(tmp_path, grid.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
+    assert table.loc["g-1", "verdicts held"] == "2/5"
+
+
+def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
+    clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
+    words = shlex.split(grid.finish_command(clone))
+    assert words == ["cd", f"{clone}/repo", "&&", sys.executable, "-m", "tools.grid", "--finish", str(clone)]
+
+
+def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_path):
+    """Not /tmp/dvc-grid-UID, which another user could make first: a folder of this user's
+    alone under the cache; refused where it is a link, another user's, or open to others."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = grid.clones_dir()
+    assert folder == grid.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-grid" / "clones"
+    assert folder.stat().st_mode & 0o777 == 0o700 and grid.clones_dir() == folder
+    folder.chmod(0o755)
+    with pytest.raises(grid.GridError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
+        grid.clones_dir()
+    folder.chmod(0o700)
+    if os.getuid() == 0:  # only root can give a folder away
+        os.chown(folder, 4242, -1)
+        with pytest.raises(grid.GridError, match=r"clones belongs to uid 4242, not to this user"):
+            grid.clones_dir()
+    folder.rmdir()
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    folder.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(grid.GridError, match="clones is not a folder but a link or a file: remove it"):
+        grid.clones_dir()
+
+
+def test_a_token_others_can_read_is_refused_and_two_grids_making_one_share_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    path = tmp_path / "ray" / "auth_token"
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
+    assert grid.auth_token() == f"new token in {path}"
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text()) == 64
+    path.chmod(0o644)  # as `ray get-auth-token --generate` writes it
+    with pytest.raises(grid.GridError, match=rf"token file {path} is readable by other users \(mode 0644\): chmod 600"):
+        grid.auth_token()
+    path.unlink()
+
+    # Another grid makes the token between this one's look and its write: this one uses it.
+    mkdir = Path.mkdir
+
+    def another_grid_first(self, *args, **kwargs):
+        mkdir(self, *args, **kwargs)
+        if self == path.parent and not path.exists():
+            path.write_text("theirs")
+            path.chmod(0o600)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "mkdir", another_grid_first)
+        assert grid.auth_token() == f"token in {path}"
+    assert path.read_text() == "theirs" and [p.name for p in path.parent.iterdir()] == ["auth_token"]
+
+
+def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_auth(monkeypatch):
+    """Whoever reaches Ray's job API without auth runs code on the cluster (CVE-2023-48022)."""
+    import ray
+
+    def unreachable(**kwargs):
+        raise ConnectionError("nothing there")
+
+    monkeypatch.setattr(ray, "init", unreachable)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(grid.GridError, match=r"cluster at 10\.9\.0\.2:6379 is joined without token auth: .*--no-auth"):
+        grid.connect("10.9.0.2:6379")
+    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        grid.connect("10.9.0.2:6379", no_auth=True)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        grid.connect("10.9.0.2:6379")
+    assert grid.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
+
+
+def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(monkeypatch, tmp_path):
+    """The ref reached the remote but the reply did not: a retry would hit its own lease, so
+    the remote ref is read before reporting the push failed."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", remotes.git_url, str(clone / "repo")], tmp_path, env)
+    run([*GIT, "commit", "-q", "--allow-empty", "-m", "the experiment"], clone / "repo", env)
+    rev = run(["git", "rev-parse", "HEAD"], clone / "repo", env).strip()
+    ref = grid.exp_ref(commit, "p-1")
+    spec = {"ref": ref, "rev": rev, "lease": "", "git_url": remotes.git_url, "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    monkeypatch.setattr(grid, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
+    monkeypatch.setattr(grid, "PUSH_BACKOFF_S", 0)
+    real = subprocess.run
+
+    def reply_lost(cmd, *args, **kwargs):
+        done = real(cmd, *args, **kwargs)
+        if cmd[:2] == ["git", "push"]:
+            return subprocess.CompletedProcess(cmd, 128, "fatal: the remote end hung up unexpectedly", None)
+        return done
+
+    monkeypatch.setattr(grid.subprocess, "run", reply_lost)
+    log = grid.push_point(clone)
+    assert log[-1].startswith(f"pushed {ref} to the git remote (found there after: fatal: the remote end hung up"), log
+    monkeypatch.undo()
+    assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
+
+
+def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkeypatch, tmp_path):
+    """docs/grids.md: four tries, waiting 1, 2 and 4 s between them; the error keeps each one."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    waits = []
+
+    def remote_down(repo, remote, rev):
+        raise RuntimeError("the DVC remote is down")
+
+    monkeypatch.setattr(grid, "push_outputs", remote_down)
+    monkeypatch.setattr(grid.time, "sleep", waits.append)
+    with pytest.raises(RuntimeError) as failed:
+        grid.push_point(clone)
+    assert waits == [1.0, 2.0, 4.0]
+    assert str(failed.value).splitlines() == [
+        f"push attempt {n} of 4 failed: the DVC remote is down" for n in range(1, 5)
+    ]
+
+
+def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeypatch, tmp_path):
+    """DVC keeps a site cache per repository path (/var/tmp/dvc/repo/<digest>): every point's
+    clone is a new path, so each left a folder there. Its commands and its push keep it in the
+    clone's folder instead."""
+    from dvc.repo import Repo
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git_repo(clone / "repo")
+    assert grid.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / grid.SITE)
+    spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
+    (clone / "point.json").write_text(json.dumps(spec))
+    seen = []
+
+    def outputs(repo, remote, rev):
+        with Repo(str(repo)) as opened:
+            seen.append(Path(opened.site_cache_dir))
+        raise RuntimeError("enough")
+
+    monkeypatch.setattr(grid, "push_outputs", outputs)
+    monkeypatch.setattr(grid, "PUSH_TRIES", 1)
+    monkeypatch.delenv("DVC_SITE_CACHE_DIR", raising=False)
+    with pytest.raises(RuntimeError, match="enough"):
+        grid.push_point(clone)
+    assert seen[0].is_relative_to(clone / grid.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
+
+
+def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
+    """A driver killed outright (SIGKILL, its machine restarted) leaves its claim "running";
+    the same grid run again on that machine by that user takes it over, its finished points
+    kept (`--replace` would run them all again). A driver that lives, or one elsewhere, is
+    not taken over."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    points = grid.expand(["vae.epochs=1,2"], "g")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with monkeypatch.context() as patched:
+        patched.setattr(grid.os, "getpid", lambda: gone.pid)
+        grid.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
+    run(["git", "push", "-q", "origin", f"HEAD:{grid.exp_ref(commit, 'g-1')}"], repo, env)  # g-1 had finished
+    again = grid.claim(repo, remotes, commit, points, replace=False)
+    assert again.done == {"g-1": commit}
+    assert re.fullmatch(rf"taking over refs/grids/g, whose driver is gone \(\S+ pid {gone.pid} .*", again.note)
+    with pytest.raises(grid.GridError, match="grid 'g' is running"):  # this driver lives
+        grid.claim(repo, remotes, commit, points, replace=False)
+    user = grid.getpass.getuser()
+    assert not grid.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+    assert grid.stale(f"{user}@{grid.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+
+
+class FakeRay:
+    """Just enough of Ray for `grid.run`: each `ray.wait` plays the next step of a script (a
+    function of this fake that returns the names of the points that end); `cancel` plays
+    `on_cancel`; the status board answers `board()`."""
+
+    def __init__(self, monkeypatch, steps, on_cancel=lambda: None, board=dict):
+        import ray
+
+        self.steps, self.on_cancel, self.board, self.cancelled = iter(steps), on_cancel, board, set()
+        for name in ("cluster_resources", "remote", "wait", "get", "cancel"):
+            monkeypatch.setattr(ray, name, getattr(self, name))
+        monkeypatch.setattr(ray.cloudpickle, "register_pickle_by_value", lambda module: None)
+
+    def cluster_resources(self):
+        return {"CPU": 2.0}
+
+    def remote(self, *args, **kwargs):
+        from types import SimpleNamespace as N
+
+        if args:  # ray.remote(run_point): a task, whose reference is its point's name
+            return N(options=lambda **_: N(remote=lambda point, **__: point.name))
+        return lambda cls: N(remote=lambda: N(get=N(remote=lambda: "board"), set=N(remote=lambda *a: None)))
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        step = next(self.steps, None)
+        assert step is not None, "the grid went on waiting past the end of the script"
+        ended = step()
+        return [r for r in refs if r in ended], [r for r in refs if r not in ended]
+
+    def get(self, ref, timeout=None):
+        from ray.exceptions import TaskCancelledError
+
+        if ref == "board":
+            return self.board()
+        if ref in self.cancelled:
+            raise TaskCancelledError()
+        return {"ok": True, "rev": f"rev-{ref}", "node": "n", "seconds": 1.0, "log": []}
+
+    def cancel(self, ref, force=False):
+        self.cancelled.add(ref)
+        self.on_cancel()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypatch, capfd, tmp_path, sig):
+    """The signal while s-2 runs: it is cancelled, s-1 pulled, the claim ended, exit 130; the
+    same signal again while s-2 is cancelled, and again during the pull, cuts nothing short."""
+    from types import SimpleNamespace as N
+
+    def signalled():
+        os.kill(os.getpid(), sig)
+        time.sleep(2)  # the handler raises here
+        return set()
+
+    calls = []
+    FakeRay(
+        monkeypatch,
+        steps=[lambda: {"s-1"}, signalled, lambda: {"s-2"}],
+        on_cancel=lambda: os.kill(os.getpid(), sig),
+    )
+    points = grid.expand(["vae.epochs=1,2"], "s")
+    commit = "c" * 40
+    claimed = grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points})
+    remotes = grid.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(grid, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
+    monkeypatch.setattr(grid, "baseline", lambda root, remote: (commit, remotes))
+    monkeypatch.setattr(grid, "claim", lambda *args, **kwargs: claimed)
+    monkeypatch.setattr(grid, "connect", lambda address, no_auth: "a fake cluster")
+    monkeypatch.setattr(grid, "release", lambda root, remotes, claim: calls.append("released"))
+
+    def pulled(root, remotes, commit, finished, replace):
+        calls.append(("pulled", dict(finished)))
+        os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(grid, "pull", pulled)
+    monkeypatch.setattr(
+        grid, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
+    )
+    # Where the tool does not handle the signal, this does (SIGTERM would end pytest itself).
+    unhandled = []
+    before = signal.signal(sig, lambda *_: unhandled.append(sig))
+    try:
+        code = grid.main(["-n", "s", "-S", "vae.epochs=1,2"])
+    except KeyboardInterrupt:
+        pytest.fail("a signal during the cleanup cut it short")
+    finally:
+        signal.signal(sig, before)
+    assert not unhandled and code == grid.INTERRUPTED
+    assert calls == [
+        "released",
+        ("pulled", {"s-1": "rev-s-1"}),
+        ("states", {"s-1": "done", "s-2": "cancelled"}),
+    ]
+    err = capfd.readouterr().err
+    assert f"grid: interrupted: cancelling 1 running points ({sig.name})" in err, err
+    assert err.count(f"grid: {sig.name}: stopping already") == 2, err
+
+
+def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch, capsys):
+    """The board is only for show: a read that times out (or its actor lost) is skipped, and
+    the points run on."""
+    from types import SimpleNamespace as N
+
+    from ray.exceptions import GetTimeoutError
+
+    def no_answer():
+        raise GetTimeoutError("Get timed out: some object(s) not ready")
+
+    FakeRay(monkeypatch, steps=[set, lambda: {"b-1", "b-2"}], board=no_answer)
+    points = grid.expand(["vae.epochs=1,2"], "b")
+    commit = "c" * 40
+    outcome = grid.run(
+        points,
+        commit=commit,
+        remotes=None,
+        params={p.name: N(device="cpu") for p in points},
+        cpus=1,
+        where="it",
+        claim=grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points}),
+    )
+    assert outcome.states == {"b-1": "done", "b-2": "done"} and not outcome.interrupted
+    assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
 
 
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
@@ -242,8 +659,9 @@ def holder(inside: list[str]) -> int:
     return int(inside[1].removeprefix("--net=/proc/").removesuffix("/ns/net"))
 
 
-def clones(prefix: str) -> list[Path]:
-    return list(grid.clones_dir().glob(f"{prefix}-*"))
+def clones_under(cache: Path) -> Path:
+    """The nodes' clone folder, for a node whose XDG_CACHE_HOME is `cache`."""
+    return cache / "dvc-grid" / "clones"
 
 
 GPU_NODE = (
@@ -564,20 +982,53 @@ def running(pid: int) -> bool:
         return False
 
 
+# A stage of the driver's repository alone, for the tests that stop a grid: where gate.yaml
+# says `wait: 1` it says so in a file and then waits for a file that the test never creates,
+# so that the point is running when the signal comes, however loaded the machine is.
+GATE = """import sys, time
+from pathlib import Path
+import yaml
+if yaml.safe_load(Path("gate.yaml").read_text())["wait"]:
+    (Path(sys.argv[1]) / "waiting").touch()
+    while not (Path(sys.argv[1]) / "open").exists():
+        time.sleep(0.2)
+"""
+
+
+def gated(driver: Path, env: dict, gate: Path) -> None:
+    """The gate stage, committed and pushed to the driver's origin."""
+    import yaml
+
+    gate.mkdir()
+    (driver / "gate.py").write_text(GATE)
+    (driver / "gate.yaml").write_text("wait: 0\n")
+    pipeline = yaml.safe_load((driver / "dvc.yaml").read_text())
+    stage = {"cmd": f"python gate.py {gate}", "deps": ["gate.py"], "params": [{"gate.yaml": ["wait"]}]}
+    pipeline["stages"]["gate"] = stage
+    (driver / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    run(["git", "add", "gate.py", "gate.yaml", "dvc.yaml"], driver, env)
+    run([*GIT, "commit", "-qm", "a gate"], driver, env)
+    run(["git", "push", "-q", "origin", "HEAD"], driver, env)
+
+
 @needs_netns
 def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp_path):
     """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) once one point has
-    finished and the other trains: the running one is cancelled, the finished one pulled, the
-    table printed, exit 130; then no process is left in the namespace and no clone in the
-    node's temporary directory. Meanwhile a client without the local cluster's token (the
-    shell says RAY_AUTH_MODE=disabled; the tool takes one all the same) is refused."""
+    finished and the other waits at the gate (a stage that waits for the test, which never lets
+    it on): the running one is cancelled, the finished one pulled, the table printed, exit 130;
+    then no process is left in the namespace and no clone in the node's clone folder. Meanwhile
+    a client without the local cluster's token (the shell says RAY_AUTH_MODE=disabled; the tool
+    takes one all the same) is refused."""
     origin, driver = grid_remotes(pipeline[0], pipeline[1], tmp_path)
+    gated(driver, pipeline[1], tmp_path / "gate")
     env = {**pipeline[1], **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env["RAY_AUTH_MODE"] = "disabled"  # this shell's say: the tool's local cluster takes a token all the same
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
+        # Half a CPU each: both points run at once on any machine, so the gated one cannot hold
+        # the only CPU while the other waits for it.
         grid_run = subprocess.Popen(
-            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "-S", "vae.epochs=1,6"],
+            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "--cpus=0.5", "-S", "gate.yaml:wait=0,1"],
             cwd=driver, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         output, client = [], None
@@ -591,9 +1042,13 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
                     [*inside, sys.executable, "-c", join, found.group(1)],
                     env=no_token, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 )  # fmt: skip
-            if "] stop-1 " in line:  # stop-2 trains for half a minute more
+            if "] stop-1 " in line:
                 break
         refused_client = client.communicate(timeout=120)
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "gate" / "waiting").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "gate" / "waiting").exists(), "stop-2 never reached the gate"
         assert [pid for pid in members(net) if "exp run" in cmdline(pid) and "stop-2" in cmdline(pid)]
         os.killpg(grid_run.pid, signal.SIGINT)
         rest, _ = grid_run.communicate(timeout=180)
@@ -605,11 +1060,11 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
         left = {pid: cmdline(pid) for pid in set(members(net)) - {holder(inside)}}
     assert grid_run.returncode == 130, output
     assert ": done in " in point_lines(output)["stop-1"] and "stop-2" not in point_lines(output), output
-    assert "grid: interrupted: cancelling 1 running points" in output and "grid: pulled stop-1;" in output
-    assert re.search(r"^stop-2\s+6\s+cancelled\s", output, re.MULTILINE), output
+    assert "grid: interrupted: cancelling 1 running points (SIGINT)" in output and "grid: pulled stop-1;" in output
+    assert re.search(r"^stop-2\s+1\s+cancelled\s", output, re.MULTILINE), output
     assert "Traceback" not in output
     assert not left, left
-    assert not list(grid.clones_dir().glob("*stop-*")), list(grid.clones_dir().glob("*stop-*"))
+    assert not list(clones_under(tmp_path / "cache").glob("*stop-*")), list(clones_under(tmp_path / "cache").iterdir())
     assert client.returncode != 0 and "joined" not in refused_client[0], refused_client
     assert "InvalidAuthToken: Authentication token is missing or incorrect" in refused_client[1], refused_client
     assert pushed_experiments(origin, env) == {"stop-1"}
@@ -644,7 +1099,7 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
         (exp_run,) = found
         worker = int(Path(f"/proc/{exp_run}/stat").read_text().rsplit(")", 1)[1].split()[1])
         assert cmdline(worker).startswith("ray::lost-1"), cmdline(worker)
-        (lost_clone,) = clones("lost")
+        (lost_clone,) = clones_under(tmp_path / "cache").glob("lost-*")
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + 10  # the lost run's `dvc exp run` needs 30 s more on its own
         while running(exp_run) and time.monotonic() < deadline:
@@ -655,4 +1110,4 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     assert grid_run.returncode == 0, output
     assert re.search(r"^\[1/1\] lost-1 \(vae\.epochs=2\): done in ", output, re.MULTILINE), output
     assert pushed_experiments(origin, env) == {"lost-1"}
-    assert not lost_clone.exists() and not list(grid.clones_dir().glob("*lost-*"))
+    assert not lost_clone.exists() and not list(clones_under(tmp_path / "cache").glob("*lost-*"))

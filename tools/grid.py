@@ -30,12 +30,14 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +94,12 @@ def exp_ref(commit: str, name: str) -> str:
 # --- before any task: the grid, its params, the repository --------------------------------
 
 
+def valid_ref(ref: str) -> bool:
+    """Git's own rule for ref names: a name that passes the character check can still fail it
+    ('a..b', 'a.lock'), and then only at the claim's push, or at a node's."""
+    return subprocess.run(["git", "check-ref-format", ref], capture_output=True).returncode == 0
+
+
 def expand(set_params: list[str], name: str | None) -> list[Point]:
     """DVC's own expansion of `-S` sweeps into points, named NAME-1..N as `dvc exp run --queue
     -n NAME` names them; the default NAME is a digest of the grid, so a rerun of the same grid
@@ -101,6 +109,11 @@ def expand(set_params: list[str], name: str | None) -> list[Point]:
     from dvc.utils.hydra import get_hydra_sweeps
     from hydra.errors import HydraException
 
+    for arg in set_params:
+        # DVC resolves `${...}` against the params file each time it applies an override: once on
+        # the driver's copy for the check, again in each node's clone, where it may read otherwise.
+        if "${" in arg:
+            raise GridError(f"-S {arg!r}: interpolations (${{...}}) are not allowed in a grid; give the value itself")
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(set_params))
     except (InvalidArgumentError, HydraException) as err:
@@ -108,8 +121,11 @@ def expand(set_params: list[str], name: str | None) -> list[Point]:
     overrides = [tuple((path, o) for path, sweep in point.items() for o in sweep) for point in sweeps]
     if name is None:
         name = "grid-" + hashlib.sha256(repr(overrides).encode()).hexdigest()[:7]
-    elif not NAME.fullmatch(name):
-        raise GridError(f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit")
+    elif not NAME.fullmatch(name) or not valid_ref(f"{CLAIMS}/{name}") or not valid_ref(exp_ref("0" * 40, f"{name}-1")):
+        raise GridError(
+            f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
+            "and a valid git ref name (no '..', no '.' or '.lock' at the end)"
+        )
     return [Point(name=f"{name}-{i}", overrides=o) for i, o in enumerate(overrides, start=1)]
 
 
@@ -130,6 +146,11 @@ def check(points: list[Point], root: Path) -> dict[str, object]:
                 # write would land in the node's temporary directory or anywhere else.
                 if not (root / path).resolve().is_relative_to(root.resolve()):
                     raise GridError(f"{point.name} ({point}): params file {path} is outside the repository")
+                # Absolute, it names this checkout's file, not the clone's: the check would edit
+                # it in place, and a node would write to the driver's path.
+                if Path(path).is_absolute():
+                    relative = (root / path).resolve().relative_to(root.resolve())
+                    raise GridError(f"{point.name} ({point}): params file {path}: give it as {relative}")
                 if not (root / path).is_file():
                     raise GridError(f"{point.name} ({point}): params file {path} not found")
                 (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +196,31 @@ def _absolute(url: str, base: Path) -> str:
     return str((base / url).resolve())
 
 
+def userinfo(url: str) -> str | None:
+    """The credentials part of a URL (`user:password@`, or any `user@` but SSH's, where the
+    user names an account and proves nothing: `https://TOKEN@host` is a token), else None."""
+    found = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@", url)
+    if not found:
+        return None
+    scheme, info = found.group(1).lower(), found.group(2)
+    return info if ":" in info or scheme not in ("ssh", "git+ssh", "ssh+git") else None
+
+
+def redact(url: str) -> str:
+    info = userinfo(url)
+    return url.replace(f"{info}@", "***@", 1) if info else url
+
+
+def refuse_credentials(url: str, remote: str, instead: str) -> None:
+    """A URL's credentials would reach every `git clone`/`git push` argv (`ps` shows them to
+    every user of a node), the logs, `grid-logs/`, the tasks' arguments and point.json."""
+    if userinfo(url):
+        raise GridError(
+            f"{remote}: its URL {redact(url)} carries credentials, which would show in `ps`, the logs and "
+            f"the tasks' arguments: take them out of the URL ({instead})"
+        )
+
+
 def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
     """The commit every point starts from, and the remotes the nodes reach it and DVC's data
     through; refuses uncommitted changes (the points would not see them) and a commit the git
@@ -182,13 +228,15 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
     from dvc.repo import Repo
 
     commit = git(root, "rev-parse", "HEAD")
-    changed = git(root, "diff", "--name-only", "HEAD")
+    # Untracked files count: a new stage module or params file is not in the clones either.
+    changed = git(root, "status", "--porcelain", "--untracked-files=all")
     if changed:
-        files = ", ".join(changed.splitlines()[:5])
+        files = ", ".join(line[2:].strip() for line in changed.splitlines()[:5])  # `XY path`, the first stripped
         raise GridError(f"uncommitted changes ({files}): the points run commit {commit[:7]}; commit them first")
     if git_remote not in git(root, "remote").split():
         raise GridError(f"no git remote {git_remote!r}: the nodes clone the repository from it (git remote add)")
     git_url = _absolute(git(root, "remote", "get-url", git_remote), root)
+    refuse_credentials(git_url, f"git remote {git_remote!r}", "git remote set-url, and a git credential helper")
     git(root, "fetch", "-q", git_remote)
     if not git(root, "branch", "-r", "--contains", commit, "--list", f"{git_remote}/*"):
         raise GridError(f"commit {commit[:7]} is not on git remote {git_remote!r}: git push it first")
@@ -197,6 +245,9 @@ def baseline(root: Path, git_remote: str) -> tuple[str, Remotes]:
         if not dvc_remote:
             raise GridError("no default DVC remote: dvc remote add -d NAME URL (the nodes pull data through it)")
         dvc_url = _absolute(str(repo.config["remote"][dvc_remote]["url"]), root / ".dvc")
+    refuse_credentials(
+        dvc_url, f"DVC remote {dvc_remote!r}", "dvc remote modify, and credentials in each node's DVC --local config"
+    )
     return commit, Remotes(git=git_remote, git_url=git_url, dvc=dvc_remote, dvc_url=dvc_url)
 
 
@@ -207,6 +258,7 @@ class Claim:
     ref: str = field(default="", compare=False)  # refs/grids/NAME
     commit: str = field(default="", compare=False)  # the claim pushed there, "state: running"
     message: str = field(default="", compare=False)
+    note: str = field(default="", compare=False)  # said before the grid runs: a stale claim taken over
 
 
 def _refs(lines: str) -> dict[str, str]:
@@ -230,13 +282,15 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
     on_remote = {ref: sha for ref, sha in remote.items() if ref.startswith(EXPS) and ref.rsplit("/", 1)[1] in names}
     ours = {exp_ref(commit, p.name) for p in points}
     previous = remote.get(claim_ref, "")
-    same_grid = False
+    same_grid, note = False, ""
     if previous:
         git(root, "fetch", "-q", remotes.git_url, claim_ref)
         said = git(root, "log", "-1", "--format=%B", "FETCH_HEAD")
         same_grid = f"digest: {digest}" in said
-        if same_grid and "state: running" in said and not replace:
-            started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+        started = re.search(r"^started: (.*)$", said, re.MULTILINE)
+        if same_grid and "state: running" in said and not replace and stale(started.group(1) if started else ""):
+            note = f"taking over {claim_ref}, whose driver is gone ({started.group(1)}): its finished points are kept"
+        elif same_grid and "state: running" in said and not replace:
             raise GridError(
                 f"grid {grid!r} is running ({claim_ref} on git remote {remotes.git!r}: started by "
                 f"{started.group(1) if started else '?'}): wait for it to end, or --replace if its driver is gone"
@@ -261,8 +315,7 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
         )
     if replace:
         done = {}
-    stamp = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
-    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp}\nstate: running\n" + "".join(
+    message = f"grid {grid}\n\ndigest: {digest}\nstarted: {stamp()}\nstate: running\n" + "".join(
         f"{p.name}: {p}\n" for p in points
     )
     ident = {"GIT_AUTHOR_NAME": "tools.grid", "GIT_AUTHOR_EMAIL": "grid@localhost"}
@@ -278,7 +331,27 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
             f"({claim_ref} moved): choose another -n"
         ) from None
     leases = {ref: remote.get(ref, "") if replace else "" for ref in ours}
-    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message)
+    return Claim(done=done, leases=leases, ref=claim_ref, commit=mine, message=message, note=note)
+
+
+def stamp() -> str:
+    """Who claims a grid: user@host, pid, time, and a nonce (two claims never read the same)."""
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} {time.time():.0f} {secrets.token_hex(4)}"
+
+
+def stale(started: str) -> bool:
+    """Whether a claim's `started:` stamp names a driver on this machine, of this user, that is
+    gone (killed outright, its machine restarted): no process has its pid, or the one that has
+    it started after the claim. A driver elsewhere cannot be seen: not stale."""
+    import psutil
+
+    found = re.fullmatch(r"(\S+)@(\S+) pid (\d+) (\d+) \S+", started)
+    if not found or (found.group(1), found.group(2)) != (getpass.getuser(), socket.gethostname()):
+        return False
+    try:
+        return psutil.Process(int(found.group(3))).create_time() > int(found.group(4)) + 1
+    except psutil.NoSuchProcess:
+        return True
 
 
 def release(root: Path, remotes: Remotes, claim: Claim) -> None:
@@ -313,8 +386,29 @@ def release(root: Path, remotes: Remotes, claim: Claim) -> None:
 
 
 def clones_dir() -> Path:
-    """Where this node's points clone, one folder each (its owner's pid and start time inside)."""
-    return Path(tempfile.gettempdir()) / f"dvc-grid-{os.getuid()}"
+    """Where this node's points clone, one folder each (its owner's pid and start time inside):
+    beside the node's DVC cache, in a folder of this user's alone. A folder at a name that
+    every user can predict (/tmp/dvc-grid-UID) could be made first by another user, who could
+    then swap a clone's dvc.yaml or the module that `--finish` imports."""
+    folder = cache_dir().parent / "clones"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    private(folder)
+    return folder
+
+
+def private(folder: Path) -> None:
+    """Refuse a folder that is a link, another user's, or open to other users."""
+    import stat
+
+    found = os.lstat(folder)
+    if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode):
+        raise GridError(f"{folder} is not a folder but a link or a file: remove it (the grid makes its own)")
+    if found.st_uid != os.getuid():
+        raise GridError(f"{folder} belongs to uid {found.st_uid}, not to this user (uid {os.getuid()}): remove it")
+    if found.st_mode & 0o077:
+        raise GridError(f"{folder} is open to other users (mode {found.st_mode & 0o777:04o}): chmod 700 it")
 
 
 def cache_dir() -> Path:
@@ -322,7 +416,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dvc-grid" / "cache"
 
 
+SITE = "site-cache"  # in a clone's folder: DVC's site cache for that clone, which goes with it
 OWNER = "owner"  # in a clone's folder: "pid start-time" of the worker that runs it
+NEW = ".new-"  # a clone's folder while it is made, before its owner is named in it
 KEPT = "kept"  # in a clone's folder whose push failed: kept for `--finish`, never swept
 
 
@@ -340,12 +436,16 @@ def sweep(folder: Path) -> list[Path]:
     runs no cleanup. Kept clones (a failed push) stay. Returns what it removed."""
     removed = []
     for clone in folder.glob("*/"):
-        if (clone / KEPT).exists():
+        if clone.name.endswith(".sweeping") or (clone / KEPT).exists():
             continue
         try:
             pid, started = (clone / OWNER).read_text().split()
-        except (OSError, ValueError):  # its owner is still writing it, or it is not a clone
-            if time.time() - clone.stat().st_mtime < 60:
+        except (OSError, ValueError):
+            # A clone is renamed into place with its owner named (NEW, in run_point): a folder
+            # without one is a killed run's command that wrote there after the sweep had
+            # renamed it away (`dvc exp run` ending makes .dvc/tmp again), and goes at once.
+            # One still being made may lack it for a moment.
+            if clone.name.startswith(NEW) and time.time() - clone.stat().st_mtime < 60:
                 continue
         else:
             if _started(int(pid)) == started:
@@ -359,6 +459,22 @@ def sweep(folder: Path) -> list[Path]:
     for doomed in folder.glob(".*.sweeping/"):
         shutil.rmtree(doomed, ignore_errors=True)
     return removed
+
+
+@contextlib.contextmanager
+def site_cache(clone: Path):
+    """DVC's site cache (its state and index, by default /var/tmp/dvc/repo/<digest of the
+    repository's path>) in the clone's folder, while this process works in the clone: every
+    clone is a new path, so each point would leave a folder there for good."""
+    before = os.environ.get("DVC_SITE_CACHE_DIR")
+    os.environ["DVC_SITE_CACHE_DIR"] = str(clone / SITE)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DVC_SITE_CACHE_DIR", None)
+        else:
+            os.environ["DVC_SITE_CACHE_DIR"] = before
 
 
 @contextlib.contextmanager
@@ -412,6 +528,15 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
     )
 
 
+def remote_ref(repo: Path, url: str, ref: str) -> str | None:
+    """The commit `ref` names on the git remote at `url`: "" where it has none, None where the
+    remote cannot be read."""
+    done = subprocess.run(["git", "ls-remote", url, ref], cwd=repo, **_TEXT)
+    if done.returncode:
+        return None
+    return _refs(done.stdout).get(ref, "")
+
+
 def push_point(clone: Path) -> list[str]:
     """Push a finished point from its clone: outputs to the DVC remote, then its ref to the
     git remote, with the lease the driver gave it (it replaces nothing else); each retried with
@@ -421,11 +546,17 @@ def push_point(clone: Path) -> list[str]:
     log = []
     for attempt in range(PUSH_TRIES):
         try:
-            log.append(push_outputs(repo, spec["dvc_remote"], spec["rev"]))
+            with site_cache(clone):
+                log.append(push_outputs(repo, spec["dvc_remote"], spec["rev"]))
             refspec = f"{spec['rev']}:{spec['ref']}"
             lease = f"--force-with-lease={spec['ref']}:{spec['lease']}"
             done = subprocess.run(["git", "push", "-q", lease, spec["git_url"], refspec], cwd=repo, **_TEXT)
             if done.returncode:
+                # A push that reached the remote but lost its reply would hit its own lease on
+                # every retry: the remote ref says whether it arrived.
+                if remote_ref(repo, spec["git_url"], spec["ref"]) == spec["rev"]:
+                    log.append(f"pushed {spec['ref']} to the git remote (found there after: {done.stdout.strip()})")
+                    return log
                 raise RuntimeError(f"git push {spec['ref']}: {done.stdout.strip()}")
             log.append(f"pushed {spec['ref']} to the git remote")
             return log
@@ -442,6 +573,13 @@ STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
 EPOCH = re.compile(r"^(.+?): epoch (\d+)/(\d+)")
 
 
+def point_env(clone: Path) -> dict[str, str]:
+    """The environment of a point's commands: this Python's tools first, no analytics, and
+    DVC's site cache in the clone's folder (see `site_cache`)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(clone / SITE)}
+
+
 def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=None) -> dict:
     """Clone, run, push one point in a folder of its own in this node's temporary directory;
     its outcome and whole log. On cancellation (Ctrl-C on the driver) its commands stop and
@@ -450,8 +588,6 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
 
     start = time.monotonic()
     node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1"}
     dvc = [sys.executable, "-m", "dvc"]
     set_params = [arg for s in point.set_params for arg in ("-S", s)]
     log: list[str] = []
@@ -467,13 +603,23 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
         # cancelled point stops the whole group below (dvc and its stages) itself.
         log.append(f"$ {' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}")
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, **_TEXT)
-        try:
+
+        def read() -> None:
             for line in proc.stdout:
                 log.append(line.rstrip("\n"))
                 if found := STAGE.search(line):
                     status(found.group(1) or f"{found.group(2)} (restored)")
                 elif found := EPOCH.match(line):
                     status(f"{found.group(1)}, epoch {found.group(2)}/{found.group(3)}")
+
+        # Read in a thread: Ray cancels a task by raising in its thread, which happens only
+        # while that thread runs Python; blocked in a read of a stage that prints nothing for
+        # a while, it would be killed by the forced cancel instead, and the stage left running.
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            while reader.is_alive():
+                reader.join(timeout=0.2)
             return proc.wait() == 0 or may_fail
         finally:
             if proc.poll() is None:
@@ -482,10 +628,11 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
                 proc.wait()
 
     folder = clones_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     sweep(folder)
-    clone = Path(tempfile.mkdtemp(prefix=f"{point.name}-", dir=folder))
-    (clone / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    made = Path(tempfile.mkdtemp(prefix=f"{NEW}{point.name}-", dir=folder))
+    (made / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    clone = made.rename(folder / made.name.removeprefix(NEW))
+    env = point_env(clone)  # before the first step, which reads it
     repo = clone / "repo"
     keep = False
     try:
@@ -523,7 +670,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
             keep = True
             (clone / KEPT).write_text(f"{point.name}\n")
             result["kept"] = str(clone)
-            result["finish"] = f"cd {repo} && {sys.executable} -m tools.grid --finish {clone}"
+            result["finish"] = finish_command(clone)
             return result
         result.update(ok=True, rev=rev)
         return result
@@ -531,6 +678,12 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
         result["seconds"] = time.monotonic() - start
         if not keep:
             shutil.rmtree(clone, ignore_errors=True)
+
+
+def finish_command(clone: Path) -> str:
+    """The shell command that finishes a kept point's push, quoted: it is pasted into a shell."""
+    repo, python = shlex.quote(str(clone / "repo")), shlex.quote(sys.executable)
+    return f"cd {repo} && {python} -m tools.grid --finish {shlex.quote(str(clone))}"
 
 
 class Board:
@@ -553,21 +706,32 @@ def is_local(address: str | None) -> bool:
     return not address or address.strip().lower() == "local"
 
 
-def connect(address: str | None) -> str:
-    """Join the cluster at `address` (or RAY_ADDRESS), else (none, or `local`) start one on
-    this machine that listens on 127.0.0.1 alone, with token auth; says which."""
+def connect(address: str | None, *, no_auth: bool = False) -> str:
+    """Join the cluster at `address` (or RAY_ADDRESS), with token auth unless `no_auth`, else
+    (none, or `local`) start one on this machine that listens on 127.0.0.1 alone, with token
+    auth; says which."""
     import logging
 
     address = address or os.environ.get("RAY_ADDRESS")
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not is_local(address):
+        # Ray's job API without auth runs whatever reaches it (CVE-2023-48022); Ray presents a
+        # token only in token mode, and a cluster started without it accepts every client.
+        if os.environ.get("RAY_AUTH_MODE", "").strip().lower() != "token" and not no_auth:
+            raise GridError(
+                f"the Ray cluster at {address} is joined without token auth: whoever reaches it runs code "
+                "on it; start its nodes and this grid with RAY_AUTH_MODE=token, or give --no-auth where "
+                "no one else reaches the cluster"
+            )
+        if not no_auth and not os.environ.get("RAY_AUTH_TOKEN") and os.path.lexists(token_path()):
+            private_token(token_path())
         import ray
 
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError) as err:
             raise GridError(f"no Ray cluster reached at {address}: {str(err).splitlines()[0]}") from None
-        return f"the Ray cluster at {address}"
+        return f"the Ray cluster at {address}" + (" (no auth: --no-auth)" if no_auth else " (token auth)")
     # Ray on Linux replaces 127.0.0.1 by the machine's own address, and its servers then listen
     # on every address; the setting meant for a laptop's single-machine Ray keeps it on
     # loopback. Ray reads it once, when first imported.
@@ -586,19 +750,45 @@ def connect(address: str | None) -> str:
     return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
 
 
+def token_path() -> Path:
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
 def auth_token() -> str:
     """Where the local cluster's token comes from; one is made, readable by this user alone,
-    where none exists (Ray would write it readable by every user)."""
+    where none exists (Ray would write it readable by every user). Of two grids making it at
+    once, the second uses the first's: the token is written whole, then linked into place."""
     if os.environ.get("RAY_AUTH_TOKEN"):
         return "RAY_AUTH_TOKEN"
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    path, made = token_path(), False
+    if not os.path.lexists(path):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, whole = tempfile.mkstemp(prefix=".auth_token-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):  # another grid's, made meanwhile
+                os.link(whole, path)
+                made = True
+        finally:
+            os.unlink(whole)
+    private_token(path)
+    return f"new token in {path}" if made else f"token in {path}"
+
+
+def private_token(path: Path) -> None:
+    """Refuse a token file that another user owns or may read: whoever reads it can run code on
+    the cluster. Refused rather than made private here: it may have been read already."""
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        return f"new token in {path}"
-    return f"token in {path}"
+        raise GridError(f"token file {path} is not a file: remove it (a new token is made)")
+    found = path.stat()
+    if found.st_uid != os.getuid():
+        raise GridError(f"token file {path} belongs to uid {found.st_uid}, not to this user: remove it")
+    if found.st_mode & 0o077:
+        raise GridError(
+            f"token file {path} is readable by other users (mode {found.st_mode & 0o777:04o}): "
+            f"chmod 600 {path} if no one else can have read it, else remove it (a new token is made)"
+        )
 
 
 def loopback(ip: str) -> bool:
@@ -652,10 +842,62 @@ class Outcome:
     interrupted: bool = False
 
 
-def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpus: float, where: str, claim: Claim):
+class Stop:
+    """SIGINT, SIGTERM and SIGHUP as Ctrl-C: the first raises KeyboardInterrupt in the driver
+    (the running points are cancelled, the finished ones pulled, the claim ended); once that
+    has begun (`hold`), later ones are counted and said, not raised: cut short, the cleanup
+    would leave the claim "running" and the finished points unpulled."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.count = 0
+        self.first = ""  # the signal that stopped the grid
+        self.held = False
+        self.previous: dict = {}
+
+    def __enter__(self) -> Stop:
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self.caught)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def hold(self) -> None:
+        self.held = True
+
+    def caught(self, signum: int, frame) -> None:
+        self.count += 1
+        name = signal.Signals(signum).name
+        self.first = self.first or name
+        if signum == signal.SIGHUP:  # the terminal is gone: a write to it would fail the cleanup
+            for stream in ("stdout", "stderr"):
+                with contextlib.suppress(Exception):
+                    if getattr(sys, stream).isatty():
+                        setattr(sys, stream, open(os.devnull, "w"))  # noqa: SIM115 (the process's own, to its end)
+        if self.count == 1 and not self.held:
+            raise KeyboardInterrupt(name)
+        # os.write: a print here could land inside another print, which Python refuses.
+        with contextlib.suppress(OSError):
+            os.write(2, f"\ngrid: {name}: stopping already (finished points pulled, claim ended)\n".encode())
+
+
+def run(
+    points: list[Point],
+    *,
+    commit: str,
+    remotes: Remotes,
+    params: dict,
+    cpus: float,
+    where: str,
+    claim: Claim,
+    stop: Stop | None = None,
+):
     """Every point not done before as a Ray task; a status line per running point at most
-    every STATUS_S, a line as each ends. Ctrl-C cancels the running points (their commands
-    stop, their clones go) and keeps the finished ones."""
+    every STATUS_S, a line as each ends. Ctrl-C (or SIGTERM, SIGHUP: `stop`) cancels the
+    running points (their commands stop, their clones go) and keeps the finished ones."""
     import ray
     from ray.exceptions import RayError
 
@@ -705,19 +947,31 @@ def run(points: list[Point], *, commit: str, remotes: Remotes, params: dict, cpu
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=STATUS_S)
             for ref in done:
-                ended(ref, pending.pop(ref))
+                ended(ref, pending[ref])
+                del pending[ref]  # after its line: a point stopped halfway through is seen again below
             now = time.monotonic()
             if pending and now - last >= STATUS_S:
-                status = ray.get(board.get.remote(), timeout=STATUS_S)
+                try:
+                    status = ray.get(board.get.remote(), timeout=STATUS_S)
+                except RayError as err:  # the board is only for show: the points run on without it
+                    status = {}
+                    print(f"grid: no status this time ({type(err).__name__})", flush=True)
                 for point in pending.values():
                     text = status.get(point.name, "waiting for a node")
                     if shown.get(point.name, (None, 0))[0] != text or now - shown[point.name][1] >= HEARTBEAT_S:
                         print(f"grid: {point.name} {text} ({now - start:.0f} s)", flush=True)
                         shown[point.name] = (text, now)
                 last = now
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ray re-raises it bare from its waits: the signal's name is in `stop`
+        if stop is not None:
+            stop.hold()
+        why = stop.first if stop is not None and stop.first else "SIGINT"
         outcome.interrupted = True
-        print(f"\ngrid: interrupted: cancelling {len(pending)} running points", file=sys.stderr, flush=True)
+        print(
+            f"\ngrid: interrupted: cancelling {len(pending)} running points ({why})",
+            file=sys.stderr,
+            flush=True,
+        )
         for ref in pending:
             ray.cancel(ref)  # KeyboardInterrupt in the task: its commands stop, its clone goes
         done, rest = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S)
@@ -786,9 +1040,17 @@ def table(root: Path, points: list[Point], states: dict[str, str]):
                 for key, column in columns.items():
                     row[column] = _get(metrics.get(file, {}), key)
             verdicts = metrics.get("metrics/study.json", {}).get("verdicts", {})
-            row["verdicts held"] = f"{sum(v is True for v in verdicts.values())}/{len(verdicts)}"
+            seeds = _get(data.get("params", {}).get(PARAMS_FILE, {}).get("data", {}), "ae.seeds")
+            row["verdicts held"] = f"{held(verdicts, len(seeds) if isinstance(seeds, list) else None)}/{len(verdicts)}"
         rows.append({**{k: values.get(k) for k in keys}, **row})
     return pd.DataFrame(rows).set_index("experiment")
+
+
+def held(verdicts: dict, runs: int | None) -> int:
+    """How many verdicts hold: an outcome is a boolean, or the number of the study's runs (one
+    per `ae.seeds`) it holds in, and then it holds where it holds in all of them, as the report
+    reads it (stages/lib/robustness.py, `holds`)."""
+    return sum(v is True or (type(v) is int and runs is not None and runs > 0 and v == runs) for v in verdicts.values())
 
 
 def _get(data: dict, dotted: str):
@@ -810,6 +1072,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("-n", "--name", help="experiments are named NAME-1..N (default: grid-<digest of the grid>)")
     parser.add_argument("--address", help="a running Ray cluster (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument(
+        "--no-auth", action="store_true",
+        help="join a cluster at --address without token auth (only where no one else reaches it)",
+    )  # fmt: skip
     parser.add_argument("--cpus", type=float, default=1, help="CPUs Ray reserves for each point (default 1)")
     parser.add_argument("--git-remote", default="origin", help="git remote the nodes clone from (default origin)")
     parser.add_argument("--replace", action="store_true", help="replace experiments of the same names")
@@ -830,6 +1096,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         shutil.rmtree(args.finish)
         return 0
+    with Stop() as stop:
+        return run_grid(args, stop)
+
+
+def run_grid(args: argparse.Namespace, stop: Stop) -> int:
+    """The grid, from its check to its table, with SIGINT, SIGTERM and SIGHUP handled by `stop`."""
     root = Path.cwd()
     try:
         points = expand(args.set_param, args.name)
@@ -839,25 +1111,34 @@ def main(argv: list[str] | None = None) -> int:
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # no task yet; a claim pushed just now is taken over by a rerun
+        print("\ngrid: interrupted before any task", file=sys.stderr)
+        return INTERRUPTED
+    if claimed.note:
+        print(f"grid: {claimed.note}", flush=True)
+    outcome = Outcome(finished=dict(claimed.done), states=dict.fromkeys(claimed.done, "done before"))
     try:
-        where = connect(args.address)
+        where = connect(args.address, no_auth=args.no_auth)
+        outcome = run(
+            points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed, stop=stop
+        )
     except GridError as err:
-        release(root, remotes, claimed)
         print(f"error: {err}", file=sys.stderr)
         return 2
-    import ray
-
-    try:
-        outcome = run(points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed)
-    except GridError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:  # while the cluster started: no task yet
+        print("\ngrid: interrupted before any task", file=sys.stderr)
+        outcome.interrupted = True
     finally:
-        ray.shutdown()
+        stop.hold()  # from here on a signal is said, not raised: the claim must end
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
         if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
-            sweep(clones_dir())
+            try:
+                sweep(clones_dir())
+            except GridError as err:
+                print(f"error: {err}", file=sys.stderr)
         release(root, remotes, claimed)
-    code = INTERRUPTED if outcome.interrupted else 0
+    code = INTERRUPTED if outcome.interrupted or stop.count else 0
     if outcome.finished:
         try:
             pull(root, remotes, commit, outcome.finished, replace=args.replace)
