@@ -48,6 +48,10 @@ COVERED_ELSEWHERE = {
     "make repro": "test_make_targets_run_what_the_tests_run, and the end-to-end tests' `dvc repro`",
     "make check": "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test",
     "make reference": "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test",
+    "make noise": (
+        "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test (`tools.check noise` "
+        "on a run folder; --train trains a whole study, which no test can afford)"
+    ),
     "make test": ".ci/run, which CI runs on every submission",
     "make test-fast": "test_makefile.py's fast-lane test: the tests it leaves out and the ones it keeps",
     "dvc queue start -j 2": "test_queued_experiments_run_in_parallel",

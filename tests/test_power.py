@@ -1,0 +1,46 @@
+"""The check's power on the committed reference: every regression of the catalogue fails it,
+naming what moved; the reference passes itself; docs/reproduction.md shows the tolerances that
+tools/power.py computes from the reference."""
+
+import pytest
+
+from stages.lib import nearcopy
+from tests.test_dependencies import ROOT
+from tools import power
+
+
+@pytest.fixture(scope="module")
+def committed():
+    ref = power.io.read_json(ROOT / power.REFERENCE)
+    return ref, power.reproduction.run_of(ref)
+
+
+def check(committed, run: nearcopy.Run) -> nearcopy.Result:
+    ref, reference = committed
+    return nearcopy.compare(reference, run, ref["noise"]["groups"], len(ref["seeds"]["ae.seeds"]))
+
+
+def test_the_reference_has_measured_noise_for_every_group(committed):
+    ref, run = committed
+    groups = set(run.long()["group"])
+    assert ref["noise"]["how"] and set(ref["noise"]["groups"]) == groups
+    assert all(g["n"] >= 5 for name, g in ref["noise"]["groups"].items() if not name.startswith("PCA: "))
+
+
+def test_the_reference_passes_itself(committed):
+    assert check(committed, committed[1]).passes
+
+
+@pytest.mark.parametrize("regression", power.CATALOGUE, ids=lambda r: r.name)
+def test_every_regression_of_the_catalogue_fails_naming_what_moved(committed, regression):
+    result = check(committed, regression.change(committed[1]))
+    assert not result.passes and regression.names in power.named(result), sorted(power.named(result))
+
+
+def test_the_catalogue_is_at_least_twelve_regressions():
+    assert len(power.CATALOGUE) >= 12
+
+
+def test_docs_reproduction_shows_the_tolerances_tools_power_computes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert power.markdown() in (ROOT / "docs" / "reproduction.md").read_text()
