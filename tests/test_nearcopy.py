@@ -86,10 +86,17 @@ def test_the_noise_is_the_root_mean_square_of_each_groups_differences():
     assert relative["relative"] and relative["rms"] == pytest.approx(0.02)
 
 
-def test_noise_from_a_run_of_other_models_is_refused():
-    fewer = nearcopy.Run(REFERENCE.table.iloc[1:], SWEEP, PCA)
+def test_noise_from_a_run_of_other_models_is_refused_and_a_missing_model_left_out():
+    others = REFERENCE.table.assign(seed=REFERENCE.table["seed"] + 1000)
     with pytest.raises(ValueError, match="not the same seeds"):
-        nearcopy.noise(REFERENCE.long(), fewer.long())
+        nearcopy.noise(REFERENCE.long(), nearcopy.Run(others, SWEEP.assign(latent=SWEEP["latent"] + 100), {}).long())
+    fewer = nearcopy.noise(REFERENCE.long(), nearcopy.Run(REFERENCE.table.iloc[1:], SWEEP, PCA).long())
+    assert fewer["ae: test_mse"]["n"] == 12
+
+
+def test_combined_noise_takes_each_groups_largest():
+    a, b = {"x": {"n": 3, "rms": 1.0}, "y": {"n": 3, "rms": 2.0}}, {"x": {"n": 5, "rms": 1.5}}
+    assert nearcopy.combined([a, b]) == {"x": {"n": 5, "rms": 1.5}, "y": {"n": 3, "rms": 2.0}}
 
 
 def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget():

@@ -85,7 +85,12 @@ def noise(p: params.Params, run: Path, how: str) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {run}: {e}", file=sys.stderr)
         return 2
-    ref["noise"] = {"how": how, "groups": groups}
+    # Each measurement is kept; the tolerances use the largest noise of each group.
+    sources = [s for s in (ref.get("noise") or {}).get("sources", []) if s["how"] != how] + [
+        {"how": how, "groups": groups}
+    ]
+    ref["noise"] = {"how": "; ".join(s["how"] for s in sources), "sources": sources,
+                    "groups": nearcopy.combined([s["groups"] for s in sources])}  # fmt: skip
     with io.transaction() as out:
         out.write_json(path, ref)
     print(f"{path}: the arithmetic noise of {len(groups)} groups of measures, {how}")
