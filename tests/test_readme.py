@@ -63,6 +63,7 @@ COVERED_ELSEWHERE = {
 NAMED_IN_PROSE = {
     "dvc repro": "make repro's recipe (test_make_targets_run_what_the_tests_run) and every end-to-end test",
     "python -m tools.costs": "test_costs.py, which compares its output with the README's table",
+    "python -m tools.power": "test_power.py, which compares its output with docs/reproduction.md's tables",
 }
 COMMAND_WORDS = {"dvc", "git", "make", "python", "pip", "uv", "ray", "bash", "source"}
 

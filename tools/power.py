@@ -39,6 +39,7 @@ class Regression:
     name: str
     change: Callable[[nearcopy.Run], nearcopy.Run]
     names: str  # what the check's failure must name: a group, or "model: measure"
+    caught: bool = True  # False: smaller than the measured noise allows one model to move
 
 
 def _table(run: nearcopy.Run, rows, column: str, change) -> nearcopy.Run:
@@ -71,19 +72,19 @@ CATALOGUE = [
     Regression("every sweep training error +3%", lambda r: _sweep(r, "ae_train", 1.03), "sweep: ae_train"),
     Regression("the study's AE seed 3: silhouette -0.02",
                lambda r: _table(r, _study("ae", 3), "silhouette", lambda v: v - 0.02),
-               "the study ae seed 3: silhouette"),
+               "the study ae seed 3: silhouette", caught=False),
     Regression("the study's VAE: prior KL of its codes +20%",
                lambda r: _table(r, _study("vae", 0), "recon_prior_kl", lambda v: v * 1.2),
-               "the study vae seed 0: recon_prior_kl"),
+               "the study vae seed 0: recon_prior_kl", caught=False),
     Regression("the study's VAE: sample confidence -0.03",
                lambda r: _table(r, _study("vae", 0), "samples_confidence", lambda v: v - 0.03),
                "the study vae seed 0: samples_confidence"),
     Regression("the study's AE seed 1: grid classifier confidence -0.05",
                lambda r: _table(r, _study("ae", 1), "grid_confidence", lambda v: v - 0.05),
-               "the study ae seed 1: grid_confidence"),
+               "the study ae seed 1: grid_confidence", caught=False),
     Regression("the study's classifier: test accuracy -0.3%",
                lambda r: _table(r, _study("classifier", 0), "test_accuracy", lambda v: v - 0.003),
-               "the study classifier seed 0: test_accuracy"),
+               "the study classifier seed 0: test_accuracy", caught=False),
     Regression("the study's VAE: sample-set gap doubled",
                lambda r: _table(r, _study("vae", 0), "gap_max", lambda v: v * 2), "the study vae seed 0: gap_max"),
     Regression("every VAE's test loss +1%", lambda r: _table(r, _kind("vae"), "test_loss", lambda v: v * 1.01),
@@ -94,7 +95,7 @@ CATALOGUE = [
                "vae: test_mse"),
     Regression("every AE's reconstructions recognised 1 point less",
                lambda r: _table(r, _kind("ae"), "recon_classifier_accuracy", lambda v: v - 0.01),
-               "ae: recon_classifier_accuracy"),
+               "ae: recon_classifier_accuracy", caught=False),
     Regression("PCA's test MSE +0.1%", lambda r: _pca(r, "test_mse", 1.001), "PCA: test_mse"),
 ]  # fmt: skip
 
@@ -150,14 +151,21 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def catalogue_markdown() -> str:
     ref, run = reference()
-    print(f"reference: {reproduction.describe(ref['made_on'])}; noise {ref['noise']['how']}\n")
-    print(markdown())
-    print("| regression | fails naming it |\n|---|---|")
+    lines = ["| regression | the check | names |", "|---|---|---|"]
     for reg in CATALOGUE:
         result = nearcopy.compare(run, reg.change(run), ref["noise"]["groups"], len(ref["seeds"]["ae.seeds"]))
-        print(f"| {reg.name} | {'yes' if reg.names in named(result) else 'NO'} |")
+        verdict = "fails" if reg.names in named(result) else "passes: within the measured noise"
+        lines.append(f"| {reg.name} | {verdict} | {reg.names} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ref, _ = reference()
+    print(f"reference: {reproduction.describe(ref['made_on'])}; noise {ref['noise']['how']}\n")
+    print(markdown())
+    print(catalogue_markdown())
 
 
 if __name__ == "__main__":
