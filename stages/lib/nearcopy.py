@@ -166,6 +166,13 @@ def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: 
     return out
 
 
+def units(move: float, limit: float) -> float:
+    """A move in units of its limit: beyond 1 fails (NaN, a measure gone, fails too)."""
+    if move == 0:
+        return 0.0
+    return abs(move) / limit if limit > 0 else math.inf
+
+
 @dataclass(frozen=True)
 class Move:
     model: str
@@ -178,10 +185,7 @@ class Move:
 
     @property
     def units(self) -> float:
-        """The move in units of its limit: beyond 1 fails."""
-        if self.difference == 0:
-            return 0.0
-        return abs(self.difference) / self.limit if self.limit > 0 else math.inf
+        return units(self.difference, self.limit)
 
 
 @dataclass(frozen=True)
@@ -193,9 +197,7 @@ class GroupMove:
 
     @property
     def units(self) -> float:
-        if self.mean == 0:
-            return 0.0
-        return abs(self.mean) / self.limit if self.limit > 0 else math.inf
+        return units(self.mean, self.limit)
 
 
 @dataclass(frozen=True)
