@@ -148,7 +148,9 @@ def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipe
     write_params(repo, lambda p: p["ae"].update(lr=10 * p["ae"]["lr"]))
     dvc(repo, env, "repro")
     done = check_command(repo, env)
-    assert done.returncode == 1 and "the study ae seed 1: test_mse" in done.stdout, done.stdout
+    assert done.returncode == 1 and "Beyond tolerance: the study ae seed 1: " in done.stdout, done.stdout
+    study = json.loads((repo / "metrics" / "study.json").read_text())["reproduction"]
+    assert study["measures_beyond_tolerance"] > 0 and study["group_means_beyond_tolerance"] > 0
 
     # Other seeds: another question, pool against pool.
     write_params(repo, lambda p: p["robustness"].update(first_seed=300))
