@@ -190,34 +190,91 @@ def test_labels_at_their_boundaries(low, high, label):
     assert robustness.label(low, high) == label
 
 
-def test_every_pooled_conclusion_comes_from_every_draw():
+def test_every_pooled_conclusion_comes_from_every_draw_on_its_effective_draws():
     t = mixed_table()
     pool = robustness.Pool.of(t, PCA, 3)
     p = robustness.pooled(pool, "vae_clusters_more_distinct")
-    assert p.share == pool.pairs["vae_clusters_more_distinct"].mean() and p.n == 11
-    assert (p.low, p.high) == pytest.approx(robustness.jeffreys(p.share * 11, 11))
+    n = pool.effective("vae_clusters_more_distinct")
+    assert p.share == pool.pairs["vae_clusters_more_distinct"].mean() and p.n == n and 11 <= n <= 13 * 11
+    assert (p.low, p.high) == pytest.approx(robustness.jeffreys(p.share * n, n))
+
+
+def test_a_crossed_designs_effective_draws_count_what_the_outcomes_depend_on():
+    rng = np.random.default_rng(0)
+
+    def effective(outcomes: np.ndarray) -> float:
+        p = outcomes.mean()
+        return p * (1 - p) / robustness.crossed_variance(outcomes.astype(float))
+
+    by_vae = np.tile(np.arange(11) % 2 == 0, (13, 1))  # the VAE decides: 11 draws, the AEs add none
+    by_ae = np.tile((np.arange(13) % 2 == 0)[:, None], (1, 11))
+    assert effective(by_vae) == pytest.approx(10) and effective(by_ae) == pytest.approx(12)  # n - 1 of each
+    assert effective(rng.random((13, 11)) < 0.5) > 13 * 11 / 2  # every pair on its own: near every pair
+
+
+def test_sets_of_autoencoders_have_jackknifed_effective_draws():
+    sets = list(combinations(range(13), 3))
+    one_model = np.array([0 in t for t in sets], dtype=float)  # holds with autoencoder 0 alone
+    rng = np.random.default_rng(1)
+    independent = (rng.random(len(sets)) < 0.5).astype(float)
+
+    def effective(outcomes: np.ndarray) -> float:
+        p = outcomes.mean()
+        return p * (1 - p) / robustness.jackknife_variance(outcomes, 13, 3)
+
+    assert effective(one_model) < 13 // 3 and effective(independent) > 13  # below and above the disjoint sets
 
 
 # --- the study's procedure as a distribution -----------------------------------------------
 
 
-def test_a_count_of_runs_is_beta_binomial_and_never_certain():
-    t = table([ae_row(s, silhouette=0.05) for s in range(13)], [vae_row(0)])  # every AE beats PCA
-    chances = robustness.printed(robustness.Pool.of(t, PCA, 3), "ae_separates_better_than_pca")
-    assert sum(chances.values()) == pytest.approx(1)
-    assert all(c > 0 for c in chances.values()) and chances[3] < 1
-    # Beta(13.5, 0.5): E[p^3] by the recursion E[p^(j+1)] = E[p^j] (a + j) / (a + b + j).
-    assert chances[3] == pytest.approx(13.5 / 14 * 14.5 / 15 * 15.5 / 16)
+def test_a_count_of_runs_follows_the_measures_margin_and_is_never_certain():
+    """13 of 13 autoencoders beat PCA in both tables; by 30 standard deviations all three runs
+    of the study's procedure do, near the threshold any count can be printed."""
+    rng = np.random.default_rng(0)
+
+    def chances(sd: float, mean: float) -> dict:
+        aes = [ae_row(s, silhouette=mean + sd * rng.standard_normal()) for s in range(13)]
+        return robustness.simulated(table(aes, [vae_row(0)]), PCA, "ae_separates_better_than_pca", 3)
+
+    wide, near = chances(0.001, PCA["silhouette"] + 0.03), chances(0.01, PCA["silhouette"] + 0.001)
+    for c in (wide, near):
+        assert sum(c.values()) == pytest.approx(1) and all(v > 0 for v in c.values())
+    assert wide[3] > 0.99 and wide[3] < 1
+    assert all(near[k] > 0.05 for k in range(4))
 
 
-def test_one_vae_against_three_autoencoders_is_a_mixture_over_the_vaes():
-    """One VAE that beats every autoencoder and one that beats none: the study prints all or
-    nothing, far more often than three independent draws at the same share would."""
+def test_new_models_carry_the_pools_uncertainty_about_its_mean():
+    """Ten models: a new model's mean is drawn from N(mean, cov / 10) first, its covariance from
+    the inverse Wishart (mean 9/7 of the sample's), so many models of one simulation average to
+    a mean that moves between simulations by about sqrt(9/7/10) sample standard deviations."""
+    rows = pd.DataFrame({"silhouette": np.random.default_rng(2).normal(0.05, 0.01, 10)})
+    drawn = robustness.new_models(rows, ["silhouette"], 1000, np.random.default_rng(3))[:, :, 0]
+    moves = drawn.mean(axis=1).std() / rows["silhouette"].std()
+    assert drawn.shape == (robustness.SIMULATIONS, 1000) and 0.3 < moves < 0.42
+
+
+def test_one_vae_against_three_autoencoders_prints_all_or_nothing():
+    """The study's three runs share its one VAE: with the autoencoders alike, the VAE beats all
+    three or none, far more often than three independent draws at the same share would."""
     aes = [ae_row(s, spread=4.0) for s in range(10)]
-    t = table(aes, [vae_row(0, spread=1.0), vae_row(1, spread=9.0)])
-    chances = robustness.printed(robustness.Pool.of(t, PCA, 3), "vae_more_compact")
-    assert chances[3] == pytest.approx(chances[0]) and chances[3] > 0.4
-    assert chances[3] > 2 * binom.pmf(3, 3, 0.5)
+    t = table(aes, [vae_row(0, spread=1.0), vae_row(1, spread=7.0), vae_row(2, spread=2.0)])
+    chances = robustness.simulated(t, PCA, "vae_more_compact", 3)
+    assert chances[3] + chances[0] > 0.99 and min(chances[3], chances[0]) > 0.2
+    assert chances[3] > 2 * binom.pmf(3, 3, chances[3] + chances[2] / 3)
+
+
+@pytest.mark.parametrize("key", sorted(robustness.SIMULATED))
+def test_a_simulated_claims_rule_reads_its_listed_measures_alone(key):
+    """Every other measure of every model unknown (NaN, which fails every comparison): the claim's
+    outcome on each draw is the same."""
+    t = mixed_table()
+    t.loc[t["kind"] == "vae", "knn_accuracy"] = 0.8  # so the VAE's clusters are more distinct in some draws
+    listed = {*robustness.SIMULATED[key], "kind", "seed", "source"}
+    unknown = t.copy()
+    unknown[[c for c in t.columns if c not in listed]] = np.nan
+    before, after = (robustness.Pool.of(frame, PCA, 3).draws(key) for frame in (t, unknown))
+    assert before.any() and (before == after).all()
 
 
 def test_predictive_sets_take_the_likeliest_verdicts_first():

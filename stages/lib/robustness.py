@@ -13,13 +13,15 @@ Two readings of each claim follow from the same draws and one stated prior, Jeff
 1/2) on a share (1/2 a pseudo-count on each outcome):
 
 - **Pooled**: the share of draws where the rule holds, and its 95% Jeffreys interval with the
-  number of independent draws the pool holds (the models; the disjoint pairs; the disjoint
-  triples). *holds* when the interval lies above 0.5 and reaches 0.75 (Bouthillier et al.,
-  MLSys 2021), *does not hold* when it lies below 0.5, *undetermined* otherwise.
+  number of effective independent draws (``Pool.effective``: the models; for pairs, a two-way
+  random-effects ANOVA of the crossed design; for sets of autoencoders, a delete-one jackknife).
+  *holds* when the interval lies above 0.5 and reaches 0.75 (Bouthillier et al., MLSys 2021),
+  *does not hold* when it lies below 0.5, *undetermined* otherwise.
 - **The study's procedure**: the chance of each verdict it can print with three autoencoders
-  and one VAE (claims judged per run print a count: beta-binomial; the one VAE against each of
-  three autoencoders: a mixture over the pool's VAEs, as their outcomes share that VAE). The
-  prior gives every printable verdict a chance above 0, so a verdict once printed never gets 0%.
+  and one VAE. Claims with a measure per model (a count of runs, and the runs together) are
+  simulated from a normal model of the pool's measures (``simulated``), so the chance follows
+  the measure's margin; the others come from the pool's share (the one VAE against one
+  autoencoder: a mixture over the pool's VAEs). A verdict that can be printed never gets 0%.
 
 ``make check`` no longer reads these sets: a rerun of the same seeds is checked model by model
 against measured arithmetic noise (``nearcopy``), a rerun of other seeds pool against pool
@@ -31,12 +33,12 @@ PCA's determinism is *exact*; the sweep's claims rest on *one draw* (one sweep, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, betabinom
+from scipy.stats import beta, invwishart
 
 from stages.lib import verdicts
 from stages.lib.metrics import SAMPLE_QUALITY
@@ -249,7 +251,7 @@ class Pool:
         raise KeyError(key)
 
     def independent(self, key: str) -> int:
-        """How many independent draws the pool holds for claim ``key``."""
+        """How many disjoint draws the pool holds for claim ``key``: no two share a model."""
         return {
             "ae": self.autoencoders,
             "vae": self.vaes,
@@ -257,6 +259,46 @@ class Pool:
             "pairs": min(self.autoencoders, self.vaes),
             "runs": self.autoencoders // self.study_runs,
         }[DESIGNS[key]]
+
+    def effective(self, key: str) -> float:
+        """The pooled share's effective number of independent draws: one draw's variance p(1 - p)
+        over the share's variance, which draws that share models make larger than p(1 - p) over
+        the number of draws. One model per draw: the models. Pairs (every autoencoder with every
+        VAE, a crossed design): the share's variance from a two-way random-effects ANOVA. Sets of
+        autoencoders (a U-statistic): its delete-one-autoencoder jackknife. Kept between the
+        disjoint draws and every draw; where every draw agrees nothing measures how much the
+        draws share, and the disjoint draws stand."""
+        design, draws = DESIGNS[key], self.draws(key)
+        share, disjoint = float(draws.mean()), self.independent(key)
+        if design in ("ae", "vae") or share in (0.0, 1.0):
+            return float(disjoint)
+        if design == "runs":
+            variance = jackknife_variance(self.runs[key], self.autoencoders, self.study_runs)
+        else:
+            variance = crossed_variance(self.pairs[key].astype(float))
+        if variance <= 0:
+            return float(draws.size)
+        return float(np.clip(share * (1 - share) / variance, disjoint, draws.size))
+
+
+def crossed_variance(outcomes: np.ndarray) -> float:
+    """The variance of the mean of a crossed (rows, columns) design with one outcome per cell,
+    from the two-way random-effects ANOVA's mean squares; negative components count as 0."""
+    a, v = outcomes.shape
+    grand, rows, cols = outcomes.mean(), outcomes.mean(axis=1), outcomes.mean(axis=0)
+    ms_rows = v * np.sum((rows - grand) ** 2) / (a - 1)
+    ms_cols = a * np.sum((cols - grand) ** 2) / (v - 1)
+    ms_cells = np.sum((outcomes - rows[:, None] - cols[None, :] + grand) ** 2) / ((a - 1) * (v - 1))
+    row_part, col_part = max(0.0, (ms_rows - ms_cells) / v), max(0.0, (ms_cols - ms_cells) / a)
+    return float(row_part / a + col_part / v + ms_cells / (a * v))
+
+
+def jackknife_variance(outcomes: np.ndarray, models: int, size: int) -> float:
+    """The delete-one-model jackknife variance of the mean outcome over every set of ``size`` of
+    ``models`` models (``outcomes`` in ``combinations`` order)."""
+    sets = np.array(list(combinations(range(models), size)))
+    left_out = np.array([outcomes[~(sets == i).any(axis=1)].mean() for i in range(models)])
+    return float((models - 1) / models * np.sum((left_out - left_out.mean()) ** 2))
 
 
 # --- the pooled conclusion -----------------------------------------------------------------
@@ -283,14 +325,14 @@ def label(low: float, high: float) -> str:
 @dataclass(frozen=True)
 class Pooled:
     share: float  # of every draw the pool allows
-    n: int  # independent draws: the interval's sample size
+    n: float  # effective independent draws (Pool.effective): the interval's sample size
     low: float
     high: float
     label: str
 
 
 def pooled(pool: Pool, key: str) -> Pooled:
-    share, n = float(pool.draws(key).mean()), pool.independent(key)
+    share, n = float(pool.draws(key).mean()), pool.effective(key)
     low, high = jeffreys(share * n, n)
     return Pooled(share, n, low, high, label(low, high))
 
@@ -298,22 +340,95 @@ def pooled(pool: Pool, key: str) -> Pooled:
 # --- the study's procedure as a distribution -----------------------------------------------
 
 
-def printed(pool: Pool, key: str) -> dict[bool | int, float]:
-    """The chance of each verdict the study's procedure prints for claim ``key``: a count of its
-    ``study_runs`` runs, or one yes or no, under the Jeffreys prior."""
-    design, runs = DESIGNS[key], pool.study_runs
-    counts = range(runs + 1)
+# The measures each claim judged per run, or on the runs together, reads per model: the chance
+# of what the study's procedure prints is simulated from them. tests/test_robustness.py holds
+# each rule to its list.
+SIMULATED = {
+    "ae_reconstructions_recognisable_but_blurred": ("recon_classifier_accuracy", "recon_sharpness_ratio"),
+    "ae_separates_better_than_pca": ("silhouette",),
+    "ae_reconstructs_better_than_pca": ("test_mse",),
+    "pca_blurrier_than_ae": ("recon_sharpness_ratio",),
+    "vae_more_compact": ("code_spread",),
+    "vae_closer_to_normal": ("recon_prior_kl",),
+    "vae_clusters_more_distinct": ("silhouette", "knn_accuracy"),
+    "runs_differ_notably": ("test_mse", "silhouette"),
+    "compressed_run_overlaps_expansive_run_separates": ("code_spread", "silhouette"),
+}
+SIMULATIONS = 2000  # study procedures per count claim; a chance's Monte Carlo error is below 1.2%
+
+
+def with_measures(model: Model, values: dict[str, float]) -> Model:
+    """``model`` with the per-seed table's measures ``values`` (its column names) in place."""
+    metrics, reconstruction = dict(model.metrics), dict(model.reconstruction)
+    for column, value in values.items():
+        if column.startswith("recon_"):
+            reconstruction[column.removeprefix("recon_")] = value
+        elif column == "code_spread":
+            metrics["code_std"] = [value]
+        else:
+            metrics[column] = value
+    return replace(model, metrics=metrics, reconstruction=reconstruction)
+
+
+def new_models(rows: pd.DataFrame, columns: Sequence[str], count: int, rng: np.random.Generator) -> np.ndarray:
+    """(SIMULATIONS, count, columns): the measures of ``count`` new models per simulation, drawn
+    from a normal whose mean and covariance are first drawn from their posterior given ``rows``
+    (normal-inverse-Wishart under the Jeffreys prior), so the pool's own uncertainty is in every
+    draw. A measure without spread in the pool stays at its value."""
+    x = rows[list(columns)].to_numpy(dtype=float)
+    n = len(x)
+    out = np.broadcast_to(x.mean(axis=0), (SIMULATIONS, count, len(columns))).copy()
+    free = np.flatnonzero(x.std(axis=0) > 0)
+    if len(free) == 0 or n <= len(free):
+        return out
+    scatter = np.atleast_2d(np.cov(x[:, free], rowvar=False) * (n - 1))
+    covs = invwishart.rvs(df=n - 1, scale=scatter, size=SIMULATIONS, random_state=rng)
+    covs = np.asarray(covs).reshape(SIMULATIONS, len(free), len(free))
+    roots = np.linalg.cholesky(covs)
+    shifts = np.einsum("sij,sj->si", roots, rng.standard_normal((SIMULATIONS, len(free))))
+    means = x[:, free].mean(axis=0) + shifts / np.sqrt(n)  # the mean given the covariance: N(mean, cov / n)
+    draws = np.einsum("sij,scj->sci", roots, rng.standard_normal((SIMULATIONS, count, len(free))))
+    out[:, :, free] = means[:, None, :] + draws
+    return out
+
+
+def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0) -> dict[bool | int, float]:
+    """The chance of each verdict the study's procedure prints for claim ``key`` (one of
+    SIMULATED): ``runs`` new autoencoders and one new VAE per simulation (:func:`new_models`),
+    the claim's rule on them as the study applies it, each verdict's share of the simulations
+    with 1/2 a pseudo-count on each. So the chance follows the measure's margin: a claim that
+    holds by a wide margin in every model is near-certain to be printed as holding."""
+    rng = np.random.default_rng(seed)
+    columns, design = SIMULATED[key], DESIGNS[key]
+    kinds = {kind: table[table["kind"] == kind] for kind in ("ae", "vae")}
+    template = {kind: Model.of(frame.iloc[0]) for kind, frame in kinds.items()}
+
+    def models(kind: str, count: int) -> list[list[Model]]:
+        drawn = new_models(kinds[kind], columns, count, rng)
+        return [[with_measures(template[kind], dict(zip(columns, m, strict=True))) for m in sim] for sim in drawn]
+
+    aes = models("ae", runs)
     if design == "ae":
-        k, n = int(pool.ae[key].sum()), pool.autoencoders
-        return {c: float(betabinom.pmf(c, runs, k + PRIOR, n - k + PRIOR)) for c in counts}
-    if design == "pairs":  # its one VAE against each autoencoder: a mixture over the pool's VAEs
-        k, n = pool.pairs[key].sum(axis=0), pool.autoencoders
-        return {c: float(np.mean(betabinom.pmf(c, runs, k + PRIOR, n - k + PRIOR))) for c in counts}
+        rule = _ae_rules(pca)[key]
+        printed = [sum(holds(rule(a)) for a in sim) for sim in aes]
+    elif design == "pairs":
+        pairs = zip(aes, models("vae", 1), strict=True)
+        printed = [sum(holds(PAIRS_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
+    else:
+        printed = [holds(RUNS_RULES[key](sim)) for sim in aes]
+    outcomes: list[bool | int] = [True, False] if design == "runs" else list(range(runs + 1))
+    return {o: float((printed.count(o) + PRIOR) / (SIMULATIONS + PRIOR * len(outcomes))) for o in outcomes}
+
+
+def printed(pool: Pool, key: str) -> dict[bool | int, float]:
+    """The chance of each verdict the study's procedure prints for claim ``key``, one outside
+    SIMULATED: one yes or no, from the pool's share under the Jeffreys prior."""
+    design = DESIGNS[key]
     if design == "pair":
         k, n = pool.pairs[key].sum(axis=0), pool.autoencoders
         chance = float(np.mean((k + PRIOR) / (n + 2 * PRIOR)))
-    else:  # one VAE, or its runs together: the independent draws carry the share's weight
-        share, n = float(pool.draws(key).mean()), pool.independent(key)
+    else:  # one VAE: the effective draws carry the share's weight
+        share, n = float(pool.draws(key).mean()), pool.effective(key)
         chance = (share * n + PRIOR) / (n + 2 * PRIOR)
     return {True: chance, False: 1 - chance}
 
@@ -336,7 +451,8 @@ def analyse(table: pd.DataFrame, pca: dict, study_runs: int) -> dict:
     pool = Pool.of(table, pca, study_runs)
     claims = {}
     for key, design in DESIGNS.items():
-        p, chances = pooled(pool, key), printed(pool, key)
+        chances = simulated(table, pca, key, study_runs) if key in SIMULATED else printed(pool, key)
+        p = pooled(pool, key)
         claims[key] = {
             "design": design,
             "draws": int(pool.draws(key).size),
