@@ -15,8 +15,6 @@ Writes: metrics/judge.json, plots/vae/study_grid.png.
 
 from pathlib import Path
 
-import torch
-
 from stages.lib import cli, io, metrics, params, plots, study_code
 from stages.lib.data import Split, load_data
 from stages.lib.io import load_checkpoint
@@ -36,9 +34,6 @@ def main() -> None:
     _, tensors = load_checkpoint(Path("models/pca"))
     pca = PCACodec(**tensors)
 
-    def vae_mean(x: torch.Tensor) -> torch.Tensor:
-        return vae.encode(x)[0]
-
     first = autoencoders[p.ae.seeds[0]]
     size = p.prior_grid.size
     as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, size, p.vae.seed))
@@ -52,7 +47,7 @@ def main() -> None:
         "reconstructions": {
             **{f"ae_seed_{s}": judge.reconstructions(ae.encode, ae.decode) for s, ae in autoencoders.items()},
             "pca": judge.reconstructions(pca.encode, pca.decode),
-            "vae": judge.reconstructions(vae_mean, vae.decode),
+            "vae": judge.reconstructions(vae.encode_mean, vae.decode),
         },
         "grids": {
             "ae": judge.grid(

@@ -78,9 +78,6 @@ def main() -> None:
         vae = load_model(FRESH / f"vae_seed_{seed}").eval()
         latent = vae.config.latent
 
-        def vae_mean(x: torch.Tensor, vae=vae) -> torch.Tensor:
-            return vae.encode(x)[0]
-
         sets = {
             f"set_{j}": prior_samples(vae.decode, latent, p.sample.score_count, SAMPLE_STRIDE * seed + j)
             for j in range(len(p.sample.seeds))
@@ -90,10 +87,10 @@ def main() -> None:
             kind="vae", seed=seed, source="fresh",
             metrics={
                 "test_loss": test_losses["vae"][str(seed)],
-                "test_mse": study.reconstruction_mse(lambda b, vae=vae: vae.decode(vae.encode(b)[0]), test.images),
-                **separation(vae_mean),
+                "test_mse": study.reconstruction_mse(lambda b, vae=vae: vae.decode(vae.encode_mean(b)), test.images),
+                **separation(vae.encode_mean),
             },
-            reconstruction=judge.reconstructions(vae_mean, vae.decode),
+            reconstruction=judge.reconstructions(vae.encode_mean, vae.decode),
             grid=grid_of(vae.decode, latent, vae_grid.range, vae_grid.size),
             drawn=judge.grid(as_drawn, vae_grid.size),
             samples=judge.sample_sets(sets, reference),

@@ -30,16 +30,13 @@ def main() -> None:
     history = fit(model, vae_objective, *data, recipe, "train_vae")
     model.eval()
 
-    def encode_mean(x):
-        return model.encode(x)[0]
-
     def mean_mse(x):
-        return study.reconstruction_mse(lambda b: model.decode(encode_mean(b)), x)
+        return study.reconstruction_mse(lambda b: model.decode(model.encode_mean(b)), x)
 
     # fit evaluated the final model on the test set. A second pass would draw new latent
     # samples and report a loss that differs from the last point of the loss curve.
     test_terms = {k: v for k, v in history[-1].items() if k.startswith("test_")}
-    separation = study.separation(encode_mean, data)
+    separation = study.separation(model.encode_mean, data)
     with io.transaction() as out:
         out.write_json(
             Path("metrics/vae.json"),

@@ -19,16 +19,12 @@ def main() -> None:
     p = params.load()
     test = load_split(DATA_DIR, "test", setup("cpu"))
     model = load_model(Path("models/vae"))
-
-    def encode_mean(x):
-        return model.encode(x)[0]
-
     with io.transaction() as out:
         study.latent_figures(
             out,
             plot_dir=Path("plots/vae"),
             title="VAE",
-            encode=encode_mean,
+            encode=model.encode_mean,
             decode=model.decode,
             latent=model.config.latent,
             test=test,

@@ -40,7 +40,7 @@ def load_models(root: Path, seeds: Sequence[int]) -> list[tuple[str, Model]]:
 
 def encoder(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
     """Images to 2-D codes: the VAE's means."""
-    return (lambda x: model.encode(x)[0]) if isinstance(model, VAE) else model.encode
+    return model.encode_mean if isinstance(model, VAE) else model.encode
 
 
 def layers(model: Autoencoder | VAE) -> tuple[nn.Linear, nn.Linear]:

@@ -65,6 +65,10 @@ class VAE(nn.Module):
         h = torch.relu(self.fc1(x))
         return self.fc21(h), self.fc22(h)
 
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent means: the VAE's deterministic code, which its figures and measures read."""
+        return self.encode(x)[0]
+
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)

@@ -73,7 +73,7 @@ def side_by_side(p: params.Params, seed: int):
     vae_grid = (p.prior_grid.range, p.prior_grid.size)
     for name, encode, decode, latent, limit, size in (
         (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, p.latent_grid.range, p.latent_grid.size),
-        ("VAE (means)", lambda x: vae.encode(x)[0], vae.decode, vae.config.latent, *vae_grid),
+        ("VAE (means)", vae.encode_mean, vae.decode, vae.config.latent, *vae_grid),
     ):
         images = study.grid_images(decode, latent, limit, size, device)
         panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, size))
