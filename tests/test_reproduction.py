@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from stages.lib import nearcopy, reproduction
+from stages.lib import nearcopy, params, reproduction
 from tests.e2e import clone, commit, dvc, ran, write_params
 from tests.test_nearcopy import NOISE, PCA, REFERENCE, SWEEP, limit_of, pca_silhouette_flip
 
@@ -106,21 +106,63 @@ def test_a_recorded_reference_reads_back_as_the_run_it_was_made_of():
     pd.testing.assert_frame_equal(back.long(), REFERENCE.long())
 
 
+# Regressions of the code, each as a one-line edit of the pipeline a real slip would make: the
+# file, the line as it is, the line as the slip leaves it, and a measure the check must name
+# (None: what the check cannot see, with the reason in CODE_REGRESSIONS_UNSEEN). The tiny
+# classifier scores every synthetic test digit right either way: its slips show in how sure it
+# is of the samples it reads.
+CODE_REGRESSIONS = {
+    "one epoch fewer for the study's autoencoders": (
+        "stages/train_ae.py", "Recipe(p.ae.epochs, ", "Recipe(p.ae.epochs - 1, ", "test_mse",
+    ),
+    "the classifier's learning-rate decay dropped": (
+        "stages/classifier.py", ", lr_decay=c.lr_decay)", ")", "samples_confidence",
+    ),
+    "5% of the classifier's training labels shuffled": (
+        "stages/classifier.py",
+        "train_classifier(*load_data(device), ",
+        "train_classifier(*shuffled(*load_data(device)), ",
+        "samples_confidence",
+    ),
+    "the decoded grids' axes swapped": (
+        "stages/lib/plots.py", "[z1.ravel(), z2.ravel()]", "[z2.ravel(), z1.ravel()]", None,
+    ),
+}  # fmt: skip
+# A 5% label shuffle needs a helper in the stage script, added with the regression.
+SHUFFLED = """
+
+def shuffled(train, test):
+    k = len(train) // 20
+    labels = train.labels.clone()
+    labels[:k] = labels[:k].roll(1)
+    return type(train)(train.images, labels), test
+"""
+CODE_REGRESSIONS_UNSEEN = {
+    # Every measure of a decoded grid reads its cells as a set or their 4-neighbour pairs, which
+    # a transposition keeps: the figure turns, no measure moves.
+    "the decoded grids' axes swapped": "the grid's measures are invariant under its symmetries",
+}
+
+
 def check_command(repo, env, *args: str) -> subprocess.CompletedProcess:
     """What `make check`, `make reference` and `make noise` run."""
     return subprocess.run([sys.executable, "-m", "tools.check", *args], cwd=repo, env=env, capture_output=True,
                           text=True)  # fmt: skip
 
 
-def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipeline, tmp_path):
-    repo, env = clone(pipeline, tmp_path / "clone"), pipeline[1]
+def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipeline, tmp_path, monkeypatch):
+    from tools import check
+
+    repo, env = clone(pipeline, tmp_path / "clone"), {**pipeline[1], "TMPDIR": str(tmp_path)}
     done = check_command(repo, env, "reference")
     assert done.returncode == 0 and "no arithmetic noise yet" in done.stdout, done.stderr
     done = check_command(repo, env)
     assert done.returncode == 1 and "`make noise` measures it" in done.stdout
-    # The run against itself measures no noise: only the same numbers pass, as they must here.
-    done = check_command(repo, env, "noise", str(repo), "--how", "this run against itself")
-    assert done.returncode == 0, done.stderr
+    # `make noise`: the study again in a scratch clone, on another arithmetic path than this
+    # machine's. A tiny run's few steps barely diverge: its tolerances are all but zero.
+    done = check_command(repo, env, "noise", "--train")
+    assert done.returncode == 0 and "against the same seeds on" in done.stdout, done.stdout + done.stderr
+    assert not list(tmp_path.glob("noise-*")), "the scratch clone outlives the noise it measured"
     assert ran(dvc(repo, env, "repro")) == {"report"}  # the reference is the report's input
     assert "This run is the reference run" in (repo / "report" / "report.md").read_text()
     done = check_command(repo, env)
@@ -129,7 +171,7 @@ def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipe
 
     path = repo / "reference" / "mnist.json"
     recorded = json.loads(path.read_text())
-    assert recorded["seeds"]["ae.seeds"] == [1, 2] and recorded["noise"]["how"] == "this run against itself"
+    assert recorded["seeds"]["ae.seeds"] == [1, 2] and "ATEN_CPU_CAPABILITY=" in recorded["noise"]["how"]
     altered = json.loads(path.read_text())
     altered["verdicts"]["pca_deterministic"] = not altered["verdicts"]["pca_deterministic"]
     altered["table"][0]["silhouette"] += 0.5
@@ -143,14 +185,30 @@ def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipe
     study = json.loads((repo / "metrics" / "study.json").read_text())["reproduction"]
     assert study["verdicts_unexplained"] == 1 and study["measures_beyond_tolerance"] >= 1
 
-    # A real change of the recipe: ten times the autoencoder's learning rate fails the check.
+    # Real slips of the code fail the check, each naming a measure it moved.
     path.write_text(json.dumps(recorded))
-    write_params(repo, lambda p: p["ae"].update(lr=10 * p["ae"]["lr"]))
-    dvc(repo, env, "repro")
-    done = check_command(repo, env)
-    assert done.returncode == 1 and "Beyond tolerance: the study ae seed 1: " in done.stdout, done.stdout
-    study = json.loads((repo / "metrics" / "study.json").read_text())["reproduction"]
-    assert study["measures_beyond_tolerance"] > 0 and study["group_means_beyond_tolerance"] > 0
+    for regression, (rel, line, slip, measure) in CODE_REGRESSIONS.items():
+        code = repo / rel
+        original = code.read_text()
+        assert original.count(line) == 1, f"{regression}: {line!r} is no longer in {rel}"
+        slipped = original.replace(line, slip)
+        if "shuffled(" in slip:  # its helper, defined before main() runs
+            slipped = slipped.replace("\n\ndef main(", SHUFFLED + "\n\ndef main(", 1)
+        code.write_text(slipped)
+        dvc(repo, env, "repro")
+        done = check_command(repo, env)
+        if measure is None:
+            assert done.returncode == 0, f"{regression} now fails the check:\n{done.stdout}"
+            assert regression in CODE_REGRESSIONS_UNSEEN
+        else:
+            assert done.returncode == 1, f"{regression} passes the check:\n{done.stdout}"
+            monkeypatch.chdir(repo)
+            moved = check.current(params.load()).nearcopy
+            named = {m.measure for m in moved.failing_moves} | {g.group.split(": ")[-1] for g in moved.failing_groups}
+            assert measure in named, (regression, sorted(named))
+            study = json.loads((repo / "metrics" / "study.json").read_text())["reproduction"]
+            assert study["measures_beyond_tolerance"] > 0 and study["group_means_beyond_tolerance"] > 0
+        code.write_text(original)
 
     # Other seeds: another question, pool against pool.
     write_params(repo, lambda p: p["robustness"].update(first_seed=300))

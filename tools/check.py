@@ -97,9 +97,8 @@ def noise(p: params.Params, run: Path, how: str) -> int:
     return 0
 
 
-def train_elsewhere(forced: dict[str, str]) -> Path:
-    """The study from scratch on the ``forced`` arithmetic path, in a scratch clone of HEAD."""
-    scratch = Path(tempfile.mkdtemp(prefix="noise-"))
+def train_elsewhere(forced: dict[str, str], scratch: Path) -> Path:
+    """The study from scratch on the ``forced`` arithmetic path, in a clone of HEAD in ``scratch``."""
     repo = scratch / "repo"
     subprocess.run(["git", "clone", "-q", ".", str(repo)], check=True)
     shutil.copy("params.yaml", repo / "params.yaml")  # the workspace's params, committed or not
@@ -128,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     if (args.run is None) == (not args.train):
         parser.error("noise takes a RUN folder or --train")
     forced = forced_path(cpu_flags())
-    run = train_elsewhere(forced) if args.train else args.run
     here = reproduction.describe(reproduction.machine())
     paths = ", ".join(f"{k}={v}" for k, v in forced.items())
-    how = args.how or (f"against the same seeds on {here} with {paths}" if args.train else f"against {run}")
-    return noise(p, run, how)
+    if not args.train:
+        return noise(p, args.run, args.how or f"against {args.run}")
+    # The scratch study is a whole run's models: gone once its noise is recorded, or on failure.
+    with tempfile.TemporaryDirectory(prefix="noise-") as scratch:
+        run = train_elsewhere(forced, Path(scratch))
+        return noise(p, run, args.how or f"against the same seeds on {here} with {paths}")
 
 
 if __name__ == "__main__":
