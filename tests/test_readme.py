@@ -254,6 +254,16 @@ def test_every_relative_link_resolves_to_a_file_and_its_heading():
                 assert anchor in anchors(path), f"{page.relative_to(ROOT)} links to no heading: {target}"
 
 
+def test_every_test_the_docs_cite_exists():
+    """A promise backed by a test name that no longer exists is a promise nobody checks."""
+    tests = (ROOT / "tests").glob("*.py")
+    defined = {name for path in tests for name in re.findall(r"def (test_\w+)", path.read_text())}
+    files = {path.name for path in (ROOT / "tests").glob("test_*.py")}
+    for page in [*pages(), ROOT / "benchmarks" / "README.md"]:
+        for name in re.findall(r"`(test_\w+(?:\.py)?)", page.read_text()):
+            assert name in defined or name in files, f"{page.relative_to(ROOT)} cites {name}, which no test defines"
+
+
 def results_at_a_glance() -> str:
     text = README.read_text()
     return text[text.index("<!-- results:begin") : text.index("<!-- results:end -->")]
