@@ -35,6 +35,8 @@ def test_vae_shapes_and_named_layers():
     assert recon.shape == (4, 784) and mu.shape == logvar.shape == (4, 3)
     names = [n for n, _ in model.named_children()]
     assert names == ["fc1", "fc21", "fc22", "fc3", "fc4"]
+    x = torch.rand(4, 784)
+    assert torch.equal(model.encode_mean(x), model.encode(x)[0])  # the means, not a sample
 
 
 def test_classifier_shapes():
