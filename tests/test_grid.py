@@ -187,6 +187,25 @@ def test_a_grid_name_is_claimed_on_the_git_remote(tmp_path):
     assert replaced == grid.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
 
 
+def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_grid_replaced(tmp_path):
+    """--replace replaces on the remote what the claim leased; here, the same: an experiment of
+    this clone that the remote never had is kept, and named, rather than forced over."""
+    repo, env, remotes, commit = remote_repo(tmp_path)
+
+    def child(message: str) -> str:
+        return run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message], repo, env).strip()
+
+    replaced, local_only, new_1, new_2 = (child(m) for m in ("old g-1", "this clone's g-2", "g-1", "g-2"))
+    refs = [grid.exp_ref(commit, "g-1"), grid.exp_ref(commit, "g-2")]
+    run(["git", "update-ref", refs[0], replaced], repo, env)  # pulled from an earlier grid
+    run(["git", "update-ref", refs[1], local_only], repo, env)  # `dvc exp run` here, never pushed
+    run(["git", "push", "-q", "origin", f"{new_1}:{refs[0]}", f"{new_2}:{refs[1]}"], repo, env)
+    with pytest.raises(grid.GridError, match=r"experiments g-2 here are commits of this clone .*: kept"):
+        grid.pull(repo, remotes, commit, {"g-1": new_1, "g-2": new_2}, replaced={refs[0]: replaced, refs[1]: ""})
+    here = run(["git", "for-each-ref", "--format=%(objectname)", *refs], repo, env).split()
+    assert here == [new_1, local_only]
+
+
 def test_of_two_grids_claiming_one_name_at_once_one_is_refused(tmp_path, monkeypatch):
     """The same grid started twice at once: both find the name free, one claim is pushed first,
     and git refuses the other's (not a fast-forward of it)."""
@@ -583,7 +602,7 @@ def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypat
     monkeypatch.setattr(grid, "connect", lambda address, no_auth: "a fake cluster")
     monkeypatch.setattr(grid, "release", lambda root, remotes, claim: calls.append("released"))
 
-    def pulled(root, remotes, commit, finished, replace):
+    def pulled(root, remotes, commit, finished, replaced):
         calls.append(("pulled", dict(finished)))
         os.kill(os.getpid(), sig)
 

@@ -989,18 +989,37 @@ def run(
     return outcome
 
 
-def pull(root: Path, remotes: Remotes, commit: str, finished: dict[str, str], *, replace: bool) -> None:
+def pull(root: Path, remotes: Remotes, commit: str, finished: dict[str, str], *, replaced: dict[str, str]) -> None:
     """The finished experiments, by full ref (a name could match another baseline's), each
-    checked to be the commit its point pushed."""
-    refs = [exp_ref(commit, name) for name in sorted(finished)]
-    cmd = [sys.executable, "-m", "dvc", "exp", "pull", *(["--force"] if replace else []), remotes.git, *refs]
-    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    if done.returncode:
-        raise GridError(f"{' '.join(cmd[2:])} failed:\n{done.stdout}{done.stderr}")
-    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *refs))
-    wrong = [name for name, rev in finished.items() if here.get(exp_ref(commit, name)) != rev]
+    checked to be the commit its point pushed. Nothing is forced: a ref here of the same name
+    moves only where it is the commit the grid replaced on the remote (`replaced`, the claim's
+    leases); any other is work of this clone that the remote never had, kept and named."""
+    refs = {name: exp_ref(commit, name) for name in sorted(finished)}
+    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *refs.values()))
+    kept = []
+    for name, ref in refs.items():
+        local = here.get(ref)
+        if local is None or local == finished[name]:
+            continue
+        if local == replaced.get(ref):
+            git(root, "update-ref", "-d", ref, local)  # only while it is still that commit
+        else:
+            kept.append(name)
+    wanted = [ref for name, ref in refs.items() if name not in kept]
+    if wanted:
+        cmd = [sys.executable, "-m", "dvc", "exp", "pull", remotes.git, *wanted]
+        done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+        if done.returncode:
+            raise GridError(f"{' '.join(cmd[2:])} failed:\n{done.stdout}{done.stderr}")
+    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *wanted))
+    wrong = [name for name, ref in refs.items() if name not in kept and here.get(ref) != finished[name]]
     if wrong:
         raise GridError(f"experiments {', '.join(sorted(wrong))} here are not the commits the grid pushed")
+    if kept:
+        raise GridError(
+            f"experiments {', '.join(kept)} here are commits of this clone that the grid did not replace: kept; "
+            f"`dvc exp pull --force {remotes.git} NAME` takes the grid's instead"
+        )
 
 
 HEADLINE = {  # metrics file: key -> column
@@ -1141,7 +1160,7 @@ def run_grid(args: argparse.Namespace, stop: Stop) -> int:
     code = INTERRUPTED if outcome.interrupted or stop.count else 0
     if outcome.finished:
         try:
-            pull(root, remotes, commit, outcome.finished, replace=args.replace)
+            pull(root, remotes, commit, outcome.finished, replaced=claimed.leases)
         except GridError as err:
             print(f"error: {err}", file=sys.stderr)
             return code or 1
