@@ -459,6 +459,25 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
 
 
+def test_outputs_missing_from_the_dvc_remote_fail_the_push_before_the_ref_is_pushed(tmp_path):
+    """DVC pushes what it finds and only warns of the rest; the remote is asked instead."""
+    repo, env = pushed_repo(tmp_path)
+    (repo / "data.txt").write_text("an output\n")
+    dvc(repo, env, "add", "data.txt")
+    run([*GIT, "add", "-A"], repo, env)
+    run([*GIT, "commit", "-qm", "data"], repo, env)
+    rev = run(["git", "rev-parse", "HEAD"], repo, env).strip()
+    cached = [path for path in (repo / ".dvc" / "cache").rglob("*") if path.is_file()]
+    kept = {path: path.read_bytes() for path in cached}
+    for path in cached:
+        path.unlink()  # lost from the cache, as after a gc or a failed copy
+    with pytest.raises(RuntimeError, match=r"1 objects of the experiment's outputs are not on the DVC remote: data"):
+        grid.push_outputs(repo, "store", rev)
+    for path, data in kept.items():
+        path.write_bytes(data)
+    assert grid.push_outputs(repo, "store", rev).startswith("pushed to the DVC remote: 1 objects")
+
+
 def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkeypatch, tmp_path):
     """docs/grids.md: four tries, waiting 1, 2 and 4 s between them; the error keeps each one."""
     clone = tmp_path / "clone"

@@ -523,6 +523,14 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
         ]
         if missing:
             raise RuntimeError(f"{len(missing)} run-cache entries failed to push")
+        # DVC warns of an object it cannot find and pushes the rest: the ref would then reach
+        # the git remote with outputs that no other clone can pull. So the remote is asked.
+        used = dvc_repo.used_objs(revs=[rev], remote=remote, force=True, push=True)
+        objs = {obj for odb, found in used.items() if odb is None for obj in found}  # imports live elsewhere
+        status = dvc_repo.cloud.status(objs, remote=remote)
+        if absent := status.new | status.missing:
+            names = ", ".join(sorted(obj.obj_name or obj.value for obj in absent)[:5])
+            raise RuntimeError(f"{len(absent)} objects of the experiment's outputs are not on the DVC remote: {names}")
     return (
         f"pushed to the DVC remote: {len(result.transferred) + pushed} objects, {len(entries)} run-cache entries there"
     )
