@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from harness.browser import offline_page
 from stages.lib import explorer, params
 from stages.lib.pca import PCACodec
 from stages.lib.reproduction import describe, machine
-from tests.browser import offline_page
 
 PAGE = Path("report/explorer.html")
 

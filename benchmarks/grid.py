@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import build_pipeline, grid_remotes, run
-from tests.netns import RAY, RAY_ENV, namespace, refused
+from harness.e2e import build_pipeline, grid_remotes, run
+from harness.netns import RAY, RAY_ENV, namespace, refused
 
 GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
 

@@ -26,7 +26,7 @@ torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
 @pytest.fixture
 def mirror(tmp_path):
     """A folder of synthetic ``*.gz`` MNIST files and the SHA-256 of each uncompressed file."""
-    from tests.synthetic import write_mirror
+    from harness.synthetic import write_mirror
 
     folder = tmp_path / "mirror"
     return folder, write_mirror(folder)
@@ -36,7 +36,7 @@ def mirror(tmp_path):
 def pipeline(tmp_path_factory):
     """One full `dvc repro` of the tiny pipeline, committed, and pushed with its run cache to
     a local-directory DVC remote: (repo, env, the repro's output). Built once per worker."""
-    from tests.e2e import build_pipeline
+    from harness.e2e import build_pipeline
 
     return build_pipeline(tmp_path_factory.mktemp("e2e"))
 
@@ -52,7 +52,7 @@ END_TO_END = {
 
 
 # Names a test's own code calls when it opens a browser: Playwright's page, or Chromium itself
-# (a test that opens one through a helper carries tests/browser.py's `needs_chromium`).
+# (a test that opens one through a helper carries harness/browser.py's `needs_chromium`).
 BROWSER_NAMES = {"offline_page", "CHROMIUM"}
 
 
@@ -62,13 +62,15 @@ def mark_by_need(item: pytest.Item) -> None:
 
     slow: the tiny pipeline's real `dvc repro` (the `pipeline` fixture, directly or through
     another fixture); ray: a Ray cluster, which every test here starts in a network namespace
-    of its own (tests/netns.py's `needs_netns`); browser: headless Chromium."""
+    of its own (harness/netns.py's `needs_netns`); browser: headless Chromium."""
     if "pipeline" in getattr(item, "fixturenames", ()):
         item.add_marker(pytest.mark.slow)
-    if needs(item, "tests.netns", "needs_netns"):
+    if needs(item, "harness.netns", "needs_netns"):
         item.add_marker(pytest.mark.ray)
     function = getattr(item, "function", None)
-    if needs(item, "tests.browser", "needs_chromium") or (function and BROWSER_NAMES & set(function.__code__.co_names)):
+    if needs(item, "harness.browser", "needs_chromium") or (
+        function and BROWSER_NAMES & set(function.__code__.co_names)
+    ):
         item.add_marker(pytest.mark.browser)
 
 

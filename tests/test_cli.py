@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.e2e import ROOT, SIGINT_IGNORED
+from harness.e2e import ROOT, SIGINT_IGNORED
 
 # A stage that would run for 20 s, then print "finished" and exit 0.
 STAGE = """

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.e2e import TRAINING
+from harness.e2e import TRAINING
 from tools.costs import GROUPS, ROOT, readme_block, reruns
 
 

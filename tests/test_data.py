@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.synthetic import copy_stages, digits, write_mirror
 from stages.lib import data
 from stages.lib.data import DataError, fetch_verified, idx_bytes, parse_idx
-from tests.synthetic import copy_stages, digits, write_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 

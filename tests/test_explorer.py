@@ -8,11 +8,11 @@ import numpy as np
 import torch
 import yaml
 
+from harness.browser import needs_chromium, offline_page
 from stages.lib import explorer
 from stages.lib.data import load_split
 from stages.lib.models import VAE, AEConfig, Autoencoder, VAEConfig
 from stages.lib.pca import PCACodec
-from tests.browser import needs_chromium, offline_page
 
 BUDGET = 6_000_000  # bytes
 POINTS = [(0.0, 0.0), (1.0, -1.0), (-2.0, 2.5), (3.0, 0.5), (-0.7, -4.0)]

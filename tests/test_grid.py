@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
-from tests.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
+from harness.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
+from harness.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
 from tools import grid
 
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from harness.synthetic import digits
 from stages.lib import io, plots
-from tests.synthetic import digits
 
 
 def test_transaction_commits_every_file_together(tmp_path):

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.synthetic import digits
 from stages.lib import metrics
 from stages.lib.pca import fit_pca
-from tests.synthetic import digits
 
 X = torch.from_numpy(digits(200, 0)[0].reshape(200, -1)).float() / 255
 

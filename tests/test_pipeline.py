@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e import (
+from harness.e2e import (
     SIGINT_IGNORED,
     STAGES,
     TRAINING,

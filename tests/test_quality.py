@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harness.synthetic import digits
 from stages.lib import quality
-from tests.synthetic import digits
 
 
 def images(n: int = 50) -> torch.Tensor:

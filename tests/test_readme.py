@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.browser import needs_chromium, offline_page
-from tests.e2e import ROOT, clone, commit, dvc, dvc_stdout, ran, run
+from harness.browser import needs_chromium, offline_page
+from harness.e2e import ROOT, clone, commit, dvc, dvc_stdout, ran, run
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"

@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
+from harness.e2e import clone, commit, dvc, ran, write_params
 from stages.lib import nearcopy, params, reproduction
-from tests.e2e import clone, commit, dvc, ran, write_params
 from tests.test_nearcopy import NOISE, PCA, REFERENCE, SWEEP, limit_of, pca_silhouette_flip
 
 VERDICTS = {"ae_separates_better_than_pca": 3, "pca_deterministic": True, "ae_elbow_near_10": False}

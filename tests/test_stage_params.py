@@ -8,7 +8,7 @@ retrained every autoencoder). Both directions fail here, leaf for leaf: a block 
 
 What a stage reads is derived from its code twice, and the expected keys are the union:
 
-- **Recorded**, in the shared tiny pipeline's one ``dvc repro`` (tests/e2e.py, ``build_pipeline``):
+- **Recorded**, in the shared tiny pipeline's one ``dvc repro`` (harness/e2e.py, ``build_pipeline``):
   with ``$STAGES_PARAMS_READ`` set, ``stages/lib/params.py``'s frozen dataclasses note every
   leaf read, wherever it happens (the script, a library function handed a block, a property
   such as ``robustness.seed_list``, ``dataclasses.asdict``), and each stage writes its keys to a
@@ -43,8 +43,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.e2e import params_read
 from stages.lib import params
-from tests.e2e import params_read
 from tests.test_dependencies import ROOT, stage_script, stages
 
 # Stages that hand the whole params to the library, and why the recorded reading is enough there.

@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 
+from harness.synthetic import digits
 from stages.lib import io
 from stages.lib.data import Split
 from stages.lib.models import (
@@ -26,7 +27,6 @@ from stages.lib.train import (
     fit,
     vae_objective,
 )
-from tests.synthetic import digits
 
 
 def synthetic(n: int, seed: int) -> Split:

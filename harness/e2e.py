@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from harness.synthetic import copy_stages, write_mirror
 from stages.lib.params import RECORD_ENV
-from tests.synthetic import copy_stages, write_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the pipeline needs besides stages/: the plot page, the plots' Vega-Lite templates, the
