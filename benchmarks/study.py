@@ -24,17 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-
-def set_param(params: dict, assignment: str) -> None:
-    key, value = assignment.split("=", 1)
-    *parents, last = key.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[last] = yaml.safe_load(value)
-
+from dvc.utils.hydra import apply_overrides
 
 # Never copied: outputs, caches and local environments (DVC must rebuild every output).
 SKIP_NAMES = {".git", ".venv", ".whl", ".mnist", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
@@ -82,10 +72,8 @@ def main() -> None:
     dvc_yaml = repo / "dvc.yaml"
     wrapper = f"cmd: python {root / 'benchmarks' / 'timed.py'} python -m stages."
     dvc_yaml.write_text(dvc_yaml.read_text().replace("cmd: python -m stages.", wrapper))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for assignment in args.overrides:
-        set_param(params, assignment)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if args.overrides:  # DVC's own parser, as `dvc exp run -S` applies them
+        apply_overrides(repo / "params.yaml", args.overrides)
     log = scratch / "stages.jsonl"
     env = {
         **os.environ,
