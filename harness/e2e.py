@@ -50,7 +50,7 @@ STAGES = {
     "explorer",
 }
 # The stages that train or fit a model: a change to what a figure shows must rerun none.
-TRAINING = {"train_ae", "pca", "sweep", "train_vae", "classifier"}
+TRAINING = {"train_ae", "pca", "sweep", "train_vae", "classifier", "train_fresh"}
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 # A command prefix that starts the command with SIGINT ignored, as a script's `cmd &` job (no
 # job control) and everything it starts are: the disposition survives exec.
