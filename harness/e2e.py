@@ -41,6 +41,7 @@ STAGES = {
     "sweep",
     "train_vae",
     "vae_figures",
+    "ae_vs_vae",
     "classifier",
     "sample",
     "judge",

@@ -7,8 +7,8 @@ verdicts and a few summary numbers are also written as metrics, so experiments c
 Reads:  params.yaml (dataset, ae, latent_grid, pca, vae, prior_grid, sample, robustness and every
         seed), metrics/ (robustness.json: every claim over the pooled models; seeds.csv: every
         model's measures), plots/sweep.csv,
-        models/ae/, models/vae/, data/idx, reference/<dataset>.json (the reference run, if any).
-Writes: report/report.md, report/ae_vs_vae.png (side-by-side latent spaces and grids),
+        reference/<dataset>.json (the reference run, if any); it links the figure stages' PNGs.
+Writes: report/report.md,
         metrics/study.json (the verdicts, how many carry each pooled label, run-to-run
         variation, the study's judgements as numbers, and how many verdicts agree with the
         reference run).
@@ -29,7 +29,6 @@ def main() -> None:
     reproduced = reproduction.compare(m.p.dataset, facts["verdicts"], run, seeds, len(m.seeds))
     facts["reproduction"] = reproduced.summary()
     with io.transaction() as out:
-        out.save_figure(report.SIDE_BY_SIDE, report.side_by_side(m.p, m.seeds[0]))
         out.write_json(Path("metrics/study.json"), facts)
         out.write_text(report.OUT, report.markdown(m, verdicts, standings, facts, reproduced))
 

@@ -171,9 +171,9 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     # What a figure shows (its grid, the samples drawn) redraws it and retrains nothing. Two
     # sizes in a row: DVC's run cache once took a new size for the last one (treeverse/dvc#10296).
     for group, key, value, figures in (
-        ("latent_grid", "size", 5, {"ae_figures@1", "ae_figures@2", "pca_figures"}),
-        ("latent_grid", "size", 6, {"ae_figures@1", "ae_figures@2", "pca_figures"}),
-        ("prior_grid", "size", 5, {"vae_figures"}),
+        ("latent_grid", "size", 5, {"ae_figures@1", "ae_figures@2", "pca_figures", "ae_vs_vae"}),
+        ("latent_grid", "size", 6, {"ae_figures@1", "ae_figures@2", "pca_figures", "ae_vs_vae"}),
+        ("prior_grid", "size", 5, {"vae_figures", "ae_vs_vae"}),
         ("sample", "count", 4, {"sample"}),
     ):
         write_params(repo, lambda p, group=group, key=key, value=value: p[group].update({key: value}))
@@ -182,11 +182,29 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
         assert figures <= rerun and not {s.split("@")[0] for s in rerun} & TRAINING
 
     write_params(repo, lambda p: p["vae"].update(epochs=2))
-    expected = {"train_vae", "vae_figures", "sample", "judge", "train_fresh", "robustness", "report", "explorer"}
+    expected = {
+        "train_vae",
+        "vae_figures",
+        "ae_vs_vae",
+        "sample",
+        "judge",
+        "train_fresh",
+        "robustness",
+        "report",
+        "explorer",
+    }
     assert ran(dvc(repo, env, "repro")) == expected
 
     write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
-    assert ran(dvc(repo, env, "repro")) == {"train_ae@3", "ae_figures@3", "judge", "robustness", "report", "explorer"}
+    assert ran(dvc(repo, env, "repro")) == {
+        "train_ae@3",
+        "ae_figures@3",
+        "ae_vs_vae",
+        "judge",
+        "robustness",
+        "report",
+        "explorer",
+    }
 
     # Without any DVC cache or remote, `dvc plots diff` compares the figures and curves of
     # the workspace with HEAD's, which git holds.

@@ -7,18 +7,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.lib import io, nearcopy, params, reproduction, robustness, study
-from stages.lib.data import DATASETS, load_data
+from stages.lib import io, nearcopy, params, reproduction, robustness
+from stages.lib.data import DATASETS
 from stages.lib.markdown import compare, image, num, table
 from stages.lib.metrics import KNN_K, SAMPLE_QUALITY, elbow, mean_std
-from stages.lib.models import load_model
-from stages.lib.plots import side_by_side_figure
-from stages.lib.runtime import setup
 from stages.lib.study_code import BATCH, GRID_KEY
 from stages.lib.verdicts import STUDY_ELBOWS, Verdict, spread
 
 OUT = Path("report/report.md")
-SIDE_BY_SIDE = Path("report/ae_vs_vae.png")
 SAMPLE_NAMES = ("confidence", "class entropy", "Frechet distance")  # of metrics.SAMPLE_QUALITY, in words
 SEPARATION = ["silhouette", f"{KNN_K}-NN accuracy", "code std (z1 / z2)"]
 
@@ -63,21 +59,6 @@ class Metrics:
             judge=files["judge"],
             robustness=files["robustness"],
         )
-
-
-def side_by_side(p: params.Params, seed: int):
-    device = setup("cpu")
-    _, test = load_data(device)
-    ae, vae = load_model(Path(f"models/ae/seed_{seed}")), load_model(Path("models/vae"))
-    panels = []
-    vae_grid = (p.prior_grid.range, p.prior_grid.size)
-    for name, encode, decode, latent, limit, size in (
-        (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, p.latent_grid.range, p.latent_grid.size),
-        ("VAE (means)", vae.encode_mean, vae.decode, vae.config.latent, *vae_grid),
-    ):
-        images = study.grid_images(decode, latent, limit, size, device)
-        panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, size))
-    return side_by_side_figure(panels, DATASETS[p.dataset].classes)
 
 
 def separation_cells(m: dict) -> list:
@@ -495,7 +476,7 @@ def q4_section(m: Metrics, facts: dict) -> str:
         "(mean of runs).\n"
         + f"\n{image('plots/vae/latent.png', 'VAE latent')} {image('plots/vae/grid.png', 'VAE grid')}\n"
         + f"\nSide by side (grid over ±{num(p.latent_grid.range)} for the AE, ±{num(p.prior_grid.range)} of the prior "
-        f"for the VAE):\n\n![AE vs VAE]({SIDE_BY_SIDE.name})\n" + EXPLORE + grids_section(m)
+        f"for the VAE):\n\n{image('plots/ae_vs_vae.png', 'AE vs VAE')}\n" + EXPLORE + grids_section(m)
     )
 
 
