@@ -31,7 +31,8 @@ def ae_row(seed: int, source: str = "fresh", *, silhouette=0.05, test_mse=0.04, 
 
 
 def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, spread=1.2, max_z=2.0, confidence=0.86) -> dict:
-    sets = {f"vae_seed_{j}": {"confidence": confidence, "class_entropy": 2.18, "frechet": 850.0 + j} for j in range(5)}
+    sets = {f"sampling_seed_{j}": {"confidence": confidence, "class_entropy": 2.18, "frechet": 850.0 + j}
+            for j in range(5)}  # fmt: skip
     samples = {"vae": {q: float(np.mean([s[q] for s in sets.values()])) for q in SAMPLE_QUALITY}, "vae_sets": sets,
                "class_share_gap": {"max": 0.03, "max_z": max_z}}  # fmt: skip
     return robustness.table_row(

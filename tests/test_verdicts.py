@@ -29,7 +29,7 @@ def judge_metrics(ae_acc=0.8, ae_sharp=0.6, pca_sharp=0.4, vae_kl=0.1, ae_kl=5.0
 
 def samples_metrics(confidences=(0.9,) * 5, entropies=(2.2,) * 5, frechets=(800.0,) * 5, max_z=1.0):
     sets = {
-        f"vae_seed_{i}": {"confidence": c, "class_entropy": e, "frechet": f}
+        f"sampling_seed_{i}": {"confidence": c, "class_entropy": e, "frechet": f}
         for i, (c, e, f) in enumerate(zip(confidences, entropies, frechets, strict=True))
     }
     return {"vae_sets": sets, "class_share_gap": {"max": 0.01, "max_z": max_z}}

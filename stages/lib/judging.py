@@ -92,4 +92,5 @@ def walk(decode: Codec, latent: int, limit: float, size: int, device: torch.devi
 
 
 def sample_names(seeds: Sequence[int]) -> list[str]:
-    return [f"vae_seed_{s}" for s in seeds]
+    """A sample set's name: the seed its prior draws come from (not a model's seed)."""
+    return [f"sampling_seed_{s}" for s in seeds]
