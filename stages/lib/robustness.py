@@ -261,36 +261,42 @@ class Pool:
         }[DESIGNS[key]]
 
     def effective(self, key: str) -> float:
-        """The pooled share's effective number of independent draws: one draw's variance p(1 - p)
-        over the share's variance, which draws that share models make larger than p(1 - p) over
-        the number of draws. One model per draw: the models. Pairs (every autoencoder with every
-        VAE, a crossed design): the share's variance from a two-way random-effects ANOVA. Sets of
-        autoencoders (a U-statistic): its delete-one-autoencoder jackknife. Kept between the
-        disjoint draws and every draw; where every draw agrees nothing measures how much the
-        draws share, and the disjoint draws stand."""
+        """The pooled share's effective number of independent draws: one draw's variance over the
+        share's variance, which draws that share models make larger than one draw's over the
+        number of draws. One model per draw: the models. Pairs (every autoencoder with every VAE,
+        a crossed design): both from a two-way random-effects ANOVA. Sets of autoencoders (a
+        U-statistic): p(1 - p) over the share's delete-one-autoencoder jackknife variance. Kept
+        between the disjoint draws and every draw; where nothing measures how much the draws
+        share (every draw agrees, a kind with one model, no variance left), the disjoint draws
+        stand."""
         design, draws = DESIGNS[key], self.draws(key)
         share, disjoint = float(draws.mean()), self.independent(key)
         if design in ("ae", "vae") or share in (0.0, 1.0):
             return float(disjoint)
         if design == "runs":
-            variance = jackknife_variance(self.runs[key], self.autoencoders, self.study_runs)
+            if self.autoencoders <= self.study_runs:  # one set: no model can be left out
+                return float(disjoint)
+            draw, variance = share * (1 - share), jackknife_variance(self.runs[key], self.autoencoders, self.study_runs)
         else:
-            variance = crossed_variance(self.pairs[key].astype(float))
-        if variance <= 0:
-            return float(draws.size)
-        return float(np.clip(share * (1 - share) / variance, disjoint, draws.size))
+            if min(self.autoencoders, self.vaes) < 2:
+                return float(disjoint)
+            draw, variance = crossed_variance(self.pairs[key].astype(float))
+        if not (np.isfinite(variance) and variance > 0):
+            return float(disjoint)
+        return float(np.clip(draw / variance, disjoint, draws.size))
 
 
-def crossed_variance(outcomes: np.ndarray) -> float:
-    """The variance of the mean of a crossed (rows, columns) design with one outcome per cell,
-    from the two-way random-effects ANOVA's mean squares; negative components count as 0."""
+def crossed_variance(outcomes: np.ndarray) -> tuple[float, float]:
+    """One cell's variance and the variance of the mean of a crossed (rows, columns) design with
+    one outcome per cell (at least two of each), from the two-way random-effects ANOVA's mean
+    squares; negative components count as 0."""
     a, v = outcomes.shape
     grand, rows, cols = outcomes.mean(), outcomes.mean(axis=1), outcomes.mean(axis=0)
     ms_rows = v * np.sum((rows - grand) ** 2) / (a - 1)
     ms_cols = a * np.sum((cols - grand) ** 2) / (v - 1)
     ms_cells = np.sum((outcomes - rows[:, None] - cols[None, :] + grand) ** 2) / ((a - 1) * (v - 1))
     row_part, col_part = max(0.0, (ms_rows - ms_cells) / v), max(0.0, (ms_cols - ms_cells) / a)
-    return float(row_part / a + col_part / v + ms_cells / (a * v))
+    return float(row_part + col_part + ms_cells), float(row_part / a + col_part / v + ms_cells / (a * v))
 
 
 def jackknife_variance(outcomes: np.ndarray, models: int, size: int) -> float:
@@ -373,22 +379,24 @@ def with_measures(model: Model, values: dict[str, float]) -> Model:
 def new_models(rows: pd.DataFrame, columns: Sequence[str], count: int, rng: np.random.Generator) -> np.ndarray:
     """(SIMULATIONS, count, columns): the measures of ``count`` new models per simulation, drawn
     from a normal whose mean and covariance are first drawn from their posterior given ``rows``
-    (normal-inverse-Wishart under the Jeffreys prior), so the pool's own uncertainty is in every
-    draw. A measure without spread in the pool stays at its value."""
+    (normal-inverse-Wishart, the posterior under the prior |cov|^-(d+1)/2), so the pool's own
+    uncertainty is in every draw. A measure without spread in the pool stays at its value; with
+    no more models than measures, whose covariance is singular, each measure is drawn alone."""
     x = rows[list(columns)].to_numpy(dtype=float)
+    if not np.isfinite(x).all():
+        raise ValueError(f"the per-seed table lacks a value of {', '.join(columns)}: the simulation needs every one")
     n = len(x)
     out = np.broadcast_to(x.mean(axis=0), (SIMULATIONS, count, len(columns))).copy()
     free = np.flatnonzero(x.std(axis=0) > 0)
-    if len(free) == 0 or n <= len(free):
-        return out
-    scatter = np.atleast_2d(np.cov(x[:, free], rowvar=False) * (n - 1))
-    covs = invwishart.rvs(df=n - 1, scale=scatter, size=SIMULATIONS, random_state=rng)
-    covs = np.asarray(covs).reshape(SIMULATIONS, len(free), len(free))
-    roots = np.linalg.cholesky(covs)
-    shifts = np.einsum("sij,sj->si", roots, rng.standard_normal((SIMULATIONS, len(free))))
-    means = x[:, free].mean(axis=0) + shifts / np.sqrt(n)  # the mean given the covariance: N(mean, cov / n)
-    draws = np.einsum("sij,scj->sci", roots, rng.standard_normal((SIMULATIONS, count, len(free))))
-    out[:, :, free] = means[:, None, :] + draws
+    for block in [free] if 0 < len(free) < n else [[j] for j in free]:
+        scatter = np.atleast_2d(np.cov(x[:, block], rowvar=False) * (n - 1))
+        covs = invwishart.rvs(df=n - 1, scale=scatter, size=SIMULATIONS, random_state=rng)
+        covs = np.asarray(covs).reshape(SIMULATIONS, len(block), len(block))
+        roots = np.linalg.cholesky(covs)
+        shifts = np.einsum("sij,sj->si", roots, rng.standard_normal((SIMULATIONS, len(block))))
+        means = x[:, block].mean(axis=0) + shifts / np.sqrt(n)  # the mean given the covariance: N(mean, cov / n)
+        draws = np.einsum("sij,scj->sci", roots, rng.standard_normal((SIMULATIONS, count, len(block))))
+        out[:, :, block] = means[:, None, :] + draws
     return out
 
 
@@ -397,10 +405,15 @@ def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0
     SIMULATED): ``runs`` new autoencoders and one new VAE per simulation (:func:`new_models`),
     the claim's rule on them as the study applies it, each verdict's share of the simulations
     with 1/2 a pseudo-count on each. So the chance follows the measure's margin: a claim that
-    holds by a wide margin in every model is near-certain to be printed as holding."""
+    holds by a wide margin in every model is near-certain to be printed as holding. Where a
+    kind the claim reads has one model, nothing measures how its models vary: every verdict is
+    as likely as any other."""
     rng = np.random.default_rng(seed)
     columns, design = SIMULATED[key], DESIGNS[key]
     kinds = {kind: table[table["kind"] == kind] for kind in ("ae", "vae")}
+    outcomes: list[bool | int] = [True, False] if design == "runs" else list(range(runs + 1))
+    if any(len(kinds[kind]) < 2 for kind in (("ae", "vae") if design == "pairs" else ("ae",))):
+        return dict.fromkeys(outcomes, 1 / len(outcomes))
     template = {kind: Model.of(frame.iloc[0]) for kind, frame in kinds.items()}
 
     def models(kind: str, count: int) -> list[list[Model]]:
@@ -416,7 +429,6 @@ def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0
         printed = [sum(holds(PAIRS_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
     else:
         printed = [holds(RUNS_RULES[key](sim)) for sim in aes]
-    outcomes: list[bool | int] = [True, False] if design == "runs" else list(range(runs + 1))
     return {o: float((printed.count(o) + PRIOR) / (SIMULATIONS + PRIOR * len(outcomes))) for o in outcomes}
 
 
