@@ -182,29 +182,13 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
         assert figures <= rerun and not {s.split("@")[0] for s in rerun} & TRAINING
 
     write_params(repo, lambda p: p["vae"].update(epochs=2))
-    expected = {
-        "train_vae",
-        "vae_figures",
-        "ae_vs_vae",
-        "sample",
-        "judge",
-        "train_fresh",
-        "robustness",
-        "report",
-        "explorer",
-    }
+    expected = {"train_vae", "vae_figures", "ae_vs_vae", "sample", "judge", "train_fresh", "robustness", "report",
+                "explorer"}  # fmt: skip
     assert ran(dvc(repo, env, "repro")) == expected
 
     write_params(repo, lambda p: p["ae"].update(seeds=[1, 2, 3]))
-    assert ran(dvc(repo, env, "repro")) == {
-        "train_ae@3",
-        "ae_figures@3",
-        "ae_vs_vae",
-        "judge",
-        "robustness",
-        "report",
-        "explorer",
-    }
+    rerun = {"train_ae@3", "ae_figures@3", "ae_vs_vae", "judge", "robustness", "report", "explorer"}
+    assert ran(dvc(repo, env, "repro")) == rerun
 
     # Without any DVC cache or remote, `dvc plots diff` compares the figures and curves of
     # the workspace with HEAD's, which git holds.
