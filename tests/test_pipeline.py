@@ -120,7 +120,7 @@ def test_returning_to_earlier_params_restores_every_stage_from_the_run_cache(pip
 
     def variant(p):
         for model in ("ae", "vae", "classifier"):
-            p[model]["epochs"] = 2
+            p[model]["epochs"] = 1 if p[model]["epochs"] > 1 else 2  # another value, at the tiny cost
         p["pca"]["components"] = 3
         p["sample"]["count"] = 4
 
