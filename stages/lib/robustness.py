@@ -273,9 +273,7 @@ class Pool:
         share, disjoint = float(draws.mean()), self.independent(key)
         if design in ("ae", "vae") or share in (0.0, 1.0):
             return float(disjoint)
-        if design == "runs":
-            if self.autoencoders <= self.study_runs:  # one set: no model can be left out
-                return float(disjoint)
+        if design == "runs":  # one set of autoencoders holds or not: the share is 0 or 1, returned above
             draw, variance = share * (1 - share), jackknife_variance(self.runs[key], self.autoencoders, self.study_runs)
         else:
             if min(self.autoencoders, self.vaes) < 2:
