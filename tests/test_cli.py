@@ -1,5 +1,6 @@
-"""The stage runner: a stage stops on SIGINT, even one whose parent ignored SIGINT."""
+"""The stage runner: a stage stops on SIGINT, even one whose parent ignored SIGINT, from its first import on."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,3 +35,21 @@ def test_sigint_stops_a_stage_by_the_signal_in_one_line_even_if_its_parent_ignor
     finally:
         proc.kill()
     assert err == "interrupted: no output written\n"
+
+
+def test_sigint_stops_a_stage_while_it_imports_torch_even_if_its_parent_ignored_sigint(tmp_path):
+    """A stage spends seconds importing torch before `cli.run` restores Ctrl-C; a Ctrl-C then must
+    not be lost. A stand-in torch holds the import until the signal comes."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import sys, time\nprint('importing torch', file=sys.stderr, flush=True)\ntime.sleep(30)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    stage = [sys.executable, "-m", "stages.train_ae", "--seed", "1"]
+    proc = subprocess.Popen([*SIGINT_IGNORED, *stage], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "importing torch\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == -signal.SIGINT
+    finally:
+        proc.kill()

@@ -16,7 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = "stages.lib"
-# Left out of every stage on purpose: a package docstring, no code a stage runs.
+# Left out of every stage on purpose: no code that can change an output (a package docstring;
+# Ctrl-C restored for the seconds a stage spends importing).
 NOT_DEPENDENCIES = {"stages/__init__.py", "stages/lib/__init__.py"}
 
 
