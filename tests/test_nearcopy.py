@@ -198,3 +198,15 @@ def test_the_replication_test_fails_a_shifted_pool_naming_the_measure():
 def test_the_replication_tests_false_alarms_out_of_sample_stay_within_five_percent():
     alarms = replication.false_alarms(REFERENCE.table, PCA, 3, splits=100)
     assert alarms["splits"] == 100 and alarms["false_alarms"] <= 5
+
+
+@pytest.mark.parametrize("relative_move, fails", [(1e-15, False), (1e-7, True)])
+def test_a_tolerance_of_zero_lets_summation_order_pass_and_nothing_more(relative_move, fails):
+    """A tiny run's noise is all but zero: a transposed grid moved a float64 measure by its last
+    digits on one CPU kind, and that may not fail; a move of a float32 step still does."""
+    silent = {g: {**v, "rms": 0.0} for g, v in NOISE.items()}
+    moved = with_column(REFERENCE, "ae", "silhouette", lambda v: v * (1 + relative_move))
+    moved = nearcopy.Run(moved.table, moved.sweep.assign(ae_test=moved.sweep["ae_test"] * (1 + relative_move)), PCA)
+    result = nearcopy.compare(REFERENCE, moved, silent, 3)
+    named = {m.group for m in result.failing_moves} | {g.group for g in result.failing_groups}
+    assert named == ({"ae: silhouette", "sweep: ae_test"} if fails else set())

@@ -44,6 +44,11 @@ SWEEP_MEASURES = ("ae_train", "ae_test", "pca_train", "pca_test")
 PCA_MEASURES = ("test_mse", "silhouette")
 CLASSIFIER_SCORED = ("recon_classifier_accuracy",)
 RESOLUTION = {"distinct_classes": 1.0}  # a count moves by whole steps: a step is its least tolerance
+# A move below this share of the value is float64 summation order (a transposed grid moved its
+# sharpness by 6e-17 of it on one CPU kind, 0 on another), not a change; the least measured noise
+# (PCA's sweep errors, 3e-8) is 30 times larger. Only tolerances of all but zero (the tiny
+# pipeline's) ever come down to it.
+ROUNDING = 1e-9
 
 
 SCORED_BY_THE_CLASSIFIER = ("samples_", "set", "gap_max", "confidence", "distinct_classes", "class_entropy",
@@ -231,12 +236,16 @@ def compare(reference: Run, now: Run, noise_of: dict[str, dict[str, Any]], study
     if missing:
         raise ValueError(f"the reference's noise has no entry for {', '.join(missing)}: run `make noise`")
     lim = limits(noise_of, counts)
+    # The rounding floor in the difference's units: relative groups' differences are relative.
+    d = d.assign(floor=ROUNDING * np.where(d["relative"], 1.0, np.abs(d["value"])))
     moves = [
-        Move(model, measure, r["group"], r["value"], r["now"], r["difference"], lim[r["group"]].model)
+        Move(model, measure, r["group"], r["value"], r["now"], r["difference"], max(lim[r["group"]].model, r["floor"]))
         for (model, measure), r in d.iterrows()
     ]
     groups = [
-        GroupMove(group, float(rows["difference"].mean()), lim[group].mean, lim[group].k)
+        GroupMove(
+            group, float(rows["difference"].mean()), max(lim[group].mean, float(rows["floor"].mean())), lim[group].k
+        )
         for group, rows in d.groupby("group", sort=True)
     ]
     box = clipped(reference, now, d, lim)
