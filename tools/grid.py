@@ -265,6 +265,13 @@ def _refs(lines: str) -> dict[str, str]:
     return {ref: sha for sha, ref in (line.split() for line in lines.splitlines() if line.strip())}
 
 
+def local_refs(root: Path, *patterns: str) -> dict[str, str]:
+    """This clone's refs that match ``patterns`` (none: no refs), each to its commit."""
+    if not patterns:
+        return {}
+    return _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *patterns))
+
+
 def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, replace: bool) -> Claim:
     """Claim the grid's name on the git remote before any task, so that nothing overwrites.
 
@@ -278,7 +285,7 @@ def claim(root: Path, remotes: Remotes, commit: str, points: list[Point], *, rep
     digest = hashlib.sha256(repr((commit, [(p.name, p.overrides) for p in points])).encode()).hexdigest()
     claim_ref = f"{CLAIMS}/{grid}"
     remote = _refs(git(root, "ls-remote", remotes.git_url, f"{EXPS}/*", claim_ref))
-    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", EXPS))
+    here = local_refs(root, EXPS)
     on_remote = {ref: sha for ref, sha in remote.items() if ref.startswith(EXPS) and ref.rsplit("/", 1)[1] in names}
     ours = {exp_ref(commit, p.name) for p in points}
     previous = remote.get(claim_ref, "")
@@ -1003,7 +1010,7 @@ def pull(root: Path, remotes: Remotes, commit: str, finished: dict[str, str], *,
     moves only where it is the commit the grid replaced on the remote (`replaced`, the claim's
     leases); any other is work of this clone that the remote never had, kept and named."""
     refs = {name: exp_ref(commit, name) for name in sorted(finished)}
-    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *refs.values()))
+    here = local_refs(root, *refs.values())
     kept = []
     for name, ref in refs.items():
         local = here.get(ref)
@@ -1019,7 +1026,7 @@ def pull(root: Path, remotes: Remotes, commit: str, finished: dict[str, str], *,
         done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
         if done.returncode:
             raise GridError(f"{' '.join(cmd[2:])} failed:\n{done.stdout}{done.stderr}")
-    here = _refs(git(root, "for-each-ref", "--format=%(objectname) %(refname)", *wanted))
+    here = local_refs(root, *wanted)
     wrong = [name for name, ref in refs.items() if name not in kept and here.get(ref) != finished[name]]
     if wrong:
         raise GridError(f"experiments {', '.join(sorted(wrong))} here are not the commits the grid pushed")
