@@ -27,7 +27,7 @@ PIPELINE = [
     *(f".dvc/plots/{p.name}" for p in sorted((ROOT / ".dvc" / "plots").glob("*.json"))),
     "reference/mnist.json",
     "tools/__init__.py",
-    "tools/grid.py",
+    *(f"tools/grid/{p.name}" for p in sorted((ROOT / "tools" / "grid").glob("*.py"))),
     "tools/check.py",
 ]
 STAGES = {

@@ -23,7 +23,7 @@ from tools import grid
 
 
 def test_the_grid_is_dvcs_product_named_as_its_queue_names_it():
-    points = grid.expand(["ae.lr=3e-4,1e-3", "dataset=mnist,fashion-mnist"], name="lr")
+    points = grid.points.expand(["ae.lr=3e-4,1e-3", "dataset=mnist,fashion-mnist"], name="lr")
     assert [p.name for p in points] == ["lr-1", "lr-2", "lr-3", "lr-4"]
     assert [str(p) for p in points] == [
         "ae.lr=0.0003 dataset=mnist",
@@ -31,12 +31,12 @@ def test_the_grid_is_dvcs_product_named_as_its_queue_names_it():
         "ae.lr=0.001 dataset=mnist",
         "ae.lr=0.001 dataset=fashion-mnist",
     ]
-    assert grid.expand(["other.yaml:x=1,2"], name="o")[1].set_params == ["other.yaml:x=2"]
+    assert grid.points.expand(["other.yaml:x=1,2"], name="o")[1].set_params == ["other.yaml:x=2"]
 
 
 def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another():
-    first, again = (grid.expand(["vae.epochs=1,2"], name=None)[0].name for _ in range(2))
-    other = grid.expand(["vae.epochs=1,3"], name=None)[0].name
+    first, again = (grid.points.expand(["vae.epochs=1,2"], name=None)[0].name for _ in range(2))
+    other = grid.points.expand(["vae.epochs=1,3"], name=None)[0].name
     assert re.fullmatch(r"grid-[0-9a-f]{7}-1", first) and first == again != other
 
 
@@ -55,7 +55,7 @@ def test_a_bad_grid_or_param_fails_before_ray_starts_naming_it(monkeypatch, caps
     import ray
 
     monkeypatch.chdir(ROOT)
-    assert grid.main([arg for s in set_params for arg in ("-S", s)]) == 2
+    assert grid.cli.main([arg for s in set_params for arg in ("-S", s)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not ray.is_initialized()
@@ -75,35 +75,35 @@ def git_repo(path: Path) -> tuple[Path, dict]:
 def test_the_repository_must_be_committed_on_its_git_remote_and_have_a_dvc_remote(tmp_path):
     repo, env = git_repo(tmp_path / "repo")
     with pytest.raises(grid.GridError, match="no git remote 'origin': the nodes clone the repository from it"):
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
     run(["git", "remote", "add", "origin", "../origin.git"], repo, env)
     with pytest.raises(grid.GridError, match="no default DVC remote: dvc remote add -d"):
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     dvc(repo, env, "remote", "add", "-d", "store", "../store")
     with pytest.raises(grid.GridError, match=r"uncommitted changes \(.dvc/config\): the points run commit"):
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     run([*GIT, "commit", "-qam", "remote"], repo, env)
     with pytest.raises(grid.GridError, match="is not on git remote 'origin': git push it first"):
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     run(["git", "push", "-q", "origin", "HEAD"], repo, env)
-    commit, remotes = grid.baseline(repo, "origin")
+    commit, remotes = grid.repository.baseline(repo, "origin")
     assert commit == run(["git", "rev-parse", "HEAD"], repo, env).strip()
     # Relative paths made absolute: a node's clone starts elsewhere.
-    assert remotes == grid.Remotes(
+    assert remotes == grid.repository.Remotes(
         git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url=str(tmp_path / "store")
     )
 
 
 def test_a_failed_point_shows_the_end_of_its_log_and_a_finished_one_what_ran():
-    point = grid.Point(name="g-1", overrides=(("params.yaml", "vae.epochs=2"),))
+    point = grid.points.Point(name="g-1", overrides=(("params.yaml", "vae.epochs=2"),))
     log = [f"line {i}" for i in range(100)]
-    failed = grid.report(1, 2, point, {"ok": False, "node": "10.0.0.2 ab12cd34", "seconds": 7.2, "log": log})
+    failed = grid.driver.report(1, 2, point, {"ok": False, "node": "10.0.0.2 ab12cd34", "seconds": 7.2, "log": log})
     head = "[1/2] g-1 (vae.epochs=2): FAILED after 7 s on node 10.0.0.2 ab12cd34; the end of its log:"
     assert failed.splitlines()[0] == head
-    assert failed.splitlines()[1:] == [f"    line {i}" for i in range(100 - grid.LOG_TAIL, 100)]
+    assert failed.splitlines()[1:] == [f"    line {i}" for i in range(100 - grid.driver.LOG_TAIL, 100)]
     log = ["Running stage 'train_vae':", "Stage 'sample' is cached - skipping run, checking out outputs"]
-    done = grid.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log})
+    done = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log})
     assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample")
 
 
@@ -117,7 +117,7 @@ def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypa
     (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     monkeypatch.chdir(repo)
     for path in ("../x/params.yaml", str(tmp_path / "x" / "params.yaml")):
-        assert grid.main(["-S", f"{path}:k=2"]) == 2
+        assert grid.cli.main(["-S", f"{path}:k=2"]) == 2
         err = capsys.readouterr().err
         assert f"params file {path} is outside the repository" in err, err
     assert (tmp_path / "x" / "params.yaml").read_text() == "k: 1\n"
@@ -131,7 +131,7 @@ def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypa
     (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     (repo / "other.yaml").write_text("k: 1\n")
     monkeypatch.chdir(repo)
-    assert grid.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
+    assert grid.cli.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
     err = capsys.readouterr().err
     assert f"params file {repo / 'other.yaml'}: give it as other.yaml" in err and "Traceback" not in err, err
     assert (repo / "other.yaml").read_text() == "k: 1\n"
@@ -142,15 +142,15 @@ def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypa
     [(None, True), ("", True), ("local", True), (" LOCAL ", True), ("auto", False), ("127.0.0.1:6379", False)],
 )
 def test_local_however_spelled_is_the_local_cluster(address, local):
-    assert grid.is_local(address) is local
+    assert grid.cluster.is_local(address) is local
 
 
-def remote_repo(tmp_path: Path) -> tuple[Path, dict, grid.Remotes, str]:
+def remote_repo(tmp_path: Path) -> tuple[Path, dict, grid.repository.Remotes, str]:
     """A committed repository with a bare git remote that has its commit."""
     repo, env = git_repo(tmp_path / "repo")
     run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
     run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo, env)
-    remotes = grid.Remotes(git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url="unused")
+    remotes = grid.repository.Remotes(git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url="unused")
     return repo, env, remotes, run(["git", "rev-parse", "HEAD"], repo, env).strip()
 
 
@@ -159,32 +159,32 @@ def test_a_grid_name_is_claimed_on_the_git_remote(tmp_path):
     is refused while it runs and resumes once it has ended (its pushed points kept); --replace
     takes the names, leasing only what it saw."""
     repo, env, remotes, commit = remote_repo(tmp_path)
-    points = grid.expand(["vae.epochs=1,2"], "g")
-    claimed = grid.claim(repo, remotes, commit, points, replace=False)
-    refs = [grid.exp_ref(commit, "g-1"), grid.exp_ref(commit, "g-2")]
-    assert claimed == grid.Claim(done={}, leases=dict.fromkeys(refs, ""))
+    points = grid.points.expand(["vae.epochs=1,2"], "g")
+    claimed = grid.repository.claim(repo, remotes, commit, points, replace=False)
+    refs = [grid.points.exp_ref(commit, "g-1"), grid.points.exp_ref(commit, "g-2")]
+    assert claimed == grid.repository.Claim(done={}, leases=dict.fromkeys(refs, ""))
     assert "refs/grids/g" in run(["git", "ls-remote", remotes.git_url], repo, env)
 
     run(["git", "push", "-q", "origin", f"HEAD:{refs[0]}"], repo, env)  # g-1 finished, g-2 did not
     with pytest.raises(grid.GridError, match=r"grid 'g' is running .*: wait for it to end, or --replace"):
-        grid.claim(repo, remotes, commit, points, replace=False)
-    grid.release(repo, remotes, claimed)
-    again = grid.claim(repo, remotes, commit, points, replace=False)
+        grid.repository.claim(repo, remotes, commit, points, replace=False)
+    grid.repository.release(repo, remotes, claimed)
+    again = grid.repository.claim(repo, remotes, commit, points, replace=False)
     assert again.done == {"g-1": commit}
-    grid.release(repo, remotes, again)
+    grid.repository.release(repo, remotes, again)
     with pytest.raises(grid.GridError, match="grid name 'g' is taken on git remote 'origin' by another grid"):
-        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=3,4"], "g"), replace=False)
+        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=3,4"], "g"), replace=False)
 
     # Names made some other way (`dvc exp run -n`, another commit's grid), there or here.
     run(["git", "push", "-q", "origin", f"HEAD:refs/exps/ab/{'c' * 38}/h-2"], repo, env)
     with pytest.raises(grid.GridError, match="experiments h-2 already exist on git remote 'origin' or here"):
-        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=1,2"], "h"), replace=False)
+        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=1,2"], "h"), replace=False)
     run(["git", "update-ref", f"refs/exps/ab/{'c' * 38}/k-1", "HEAD"], repo, env)
     with pytest.raises(grid.GridError, match="experiments k-1 already exist"):
-        grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=1,2"], "k"), replace=False)
+        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=1,2"], "k"), replace=False)
 
-    replaced = grid.claim(repo, remotes, commit, grid.expand(["vae.epochs=3,4"], "g"), replace=True)
-    assert replaced == grid.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
+    replaced = grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=3,4"], "g"), replace=True)
+    assert replaced == grid.repository.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
 
 
 def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_grid_replaced(tmp_path):
@@ -196,12 +196,14 @@ def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_grid_replaced(
         return run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message], repo, env).strip()
 
     replaced, local_only, new_1, new_2 = (child(m) for m in ("old g-1", "this clone's g-2", "g-1", "g-2"))
-    refs = [grid.exp_ref(commit, "g-1"), grid.exp_ref(commit, "g-2")]
+    refs = [grid.points.exp_ref(commit, "g-1"), grid.points.exp_ref(commit, "g-2")]
     run(["git", "update-ref", refs[0], replaced], repo, env)  # pulled from an earlier grid
     run(["git", "update-ref", refs[1], local_only], repo, env)  # `dvc exp run` here, never pushed
     run(["git", "push", "-q", "origin", f"{new_1}:{refs[0]}", f"{new_2}:{refs[1]}"], repo, env)
     with pytest.raises(grid.GridError, match=r"experiments g-2 here are commits of this clone .*: kept"):
-        grid.pull(repo, remotes, commit, {"g-1": new_1, "g-2": new_2}, replaced={refs[0]: replaced, refs[1]: ""})
+        grid.repository.pull(
+            repo, remotes, commit, {"g-1": new_1, "g-2": new_2}, replaced={refs[0]: replaced, refs[1]: ""}
+        )
     here = run(["git", "for-each-ref", "--format=%(objectname)", *refs], repo, env).split()
     assert here == [new_1, local_only]
 
@@ -210,25 +212,25 @@ def test_of_two_grids_claiming_one_name_at_once_one_is_refused(tmp_path, monkeyp
     """The same grid started twice at once: both find the name free, one claim is pushed first,
     and git refuses the other's (not a fast-forward of it)."""
     repo, _, remotes, commit = remote_repo(tmp_path)
-    points = grid.expand(["vae.epochs=1,2"], "twin")
-    git, first = grid.git, []
+    points = grid.points.expand(["vae.epochs=1,2"], "twin")
+    git, first = grid.repository.git, []
 
     def pushed_first_elsewhere(root, *args, **kwargs):
         if args[0] == "push" and not first:
             first.append("started")
-            first.append(grid.claim(root, remotes, commit, points, replace=False))
+            first.append(grid.repository.claim(root, remotes, commit, points, replace=False))
         return git(root, *args, **kwargs)
 
-    monkeypatch.setattr(grid, "git", pushed_first_elsewhere)
+    monkeypatch.setattr(grid.repository, "git", pushed_first_elsewhere)
     with pytest.raises(grid.GridError, match="grid name 'twin' was claimed on git remote 'origin' by another grid"):
-        grid.claim(repo, remotes, commit, points, replace=False)
-    assert isinstance(first[1], grid.Claim)  # the first grid's claim went through
+        grid.repository.claim(repo, remotes, commit, points, replace=False)
+    assert isinstance(first[1], grid.repository.Claim)  # the first grid's claim went through
 
 
 def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
     """The lines `dvc exp run` and the training loop print, as a point's status reads them."""
     seen = [
-        (grid.STAGE.search(line), grid.EPOCH.match(line))
+        (grid.node.STAGE.search(line), grid.node.EPOCH.match(line))
         for line in (
             "Running stage 'train_vae':",
             "train_vae: epoch 2/3 train_loss 531.9, test_loss 522.5 (0.9 s)",
@@ -242,18 +244,18 @@ def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
 def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()
-    me = f"{os.getpid()} {grid._started(os.getpid())}"
+    me = f"{os.getpid()} {grid.node._started(os.getpid())}"
     owners = {"dead": f"{gone.pid} 1", "reused": f"{os.getpid()} 1", "alive": me, "kept": f"{gone.pid} 1"}
     for name, owner in owners.items():
         (tmp_path / name / "repo").mkdir(parents=True)
-        (tmp_path / name / grid.OWNER).write_text(owner)
-    (tmp_path / "kept" / grid.KEPT).write_text("")
-    (tmp_path / f"{grid.NEW}starting").mkdir()  # its owner has not written the file yet
+        (tmp_path / name / grid.node.OWNER).write_text(owner)
+    (tmp_path / "kept" / grid.node.KEPT).write_text("")
+    (tmp_path / f"{grid.node.NEW}starting").mkdir()  # its owner has not written the file yet
     (tmp_path / ".half.sweeping").mkdir()  # a sweep that a command still writing there made fail
     # Made again, without its owner, by a killed run's `dvc exp run` that wrote after the sweep.
     (tmp_path / "recreated" / "repo" / ".dvc" / "tmp").mkdir(parents=True)
-    assert sorted(p.name for p in grid.sweep(tmp_path)) == ["dead", "recreated", "reused"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{grid.NEW}starting", "alive", "kept"]
+    assert sorted(p.name for p in grid.node.sweep(tmp_path)) == ["dead", "recreated", "reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{grid.node.NEW}starting", "alive", "kept"]
 
 
 @pytest.mark.parametrize(
@@ -269,7 +271,7 @@ def test_an_invalid_ref_name_or_an_interpolation_is_refused_before_any_task(set_
     """A name that git refuses as a ref would pass the character check and fail at the claim's
     push; `${...}` would be resolved once on the driver for the check and again on each node."""
     with pytest.raises(grid.GridError, match=message):
-        grid.expand(set_params, name)
+        grid.points.expand(set_params, name)
 
 
 def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
@@ -280,7 +282,7 @@ def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
     dvc(repo, env, "remote", "add", "-d", "store", str(tmp_path / "store"))
     run([*GIT, "commit", "-qam", "remote"], repo, env)
     run(["git", "push", "-q", "origin", "HEAD"], repo, env)
-    grid.baseline(repo, "origin")
+    grid.repository.baseline(repo, "origin")
     return repo, env
 
 
@@ -289,7 +291,7 @@ def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
     repo, _ = pushed_repo(tmp_path)
     (repo / "new_stage.py").write_text("")
     with pytest.raises(grid.GridError, match=r"uncommitted changes \(new_stage.py\): the points run commit"):
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
 
 
 @pytest.mark.parametrize(
@@ -306,8 +308,8 @@ def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
     ],
 )
 def test_credentials_in_a_url_are_found(url, info):
-    assert grid.userinfo(url) == info
-    assert "s3cret" not in grid.redact(url)
+    assert grid.repository.userinfo(url) == info
+    assert "s3cret" not in grid.repository.redact(url)
 
 
 def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_secret(tmp_path):
@@ -317,14 +319,14 @@ def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_
     origin = str(tmp_path / "origin.git")
     run(["git", "remote", "set-url", "origin", "https://user:s3cret@example.invalid/x.git"], repo, env)
     with pytest.raises(grid.GridError) as refused:
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     said = str(refused.value)
     assert said.startswith("git remote 'origin': its URL https://***@example.invalid/x.git carries credentials")
     assert "credential helper" in said and "s3cret" not in said
     run(["git", "remote", "set-url", "origin", origin], repo, env)
     dvc(repo, env, "remote", "modify", "--local", "store", "url", "https://user:s3cret@example.invalid/store")
     with pytest.raises(grid.GridError) as refused:
-        grid.baseline(repo, "origin")
+        grid.repository.baseline(repo, "origin")
     said = str(refused.value)
     assert said.startswith("DVC remote 'store': its URL https://***@example.invalid/store carries credentials")
     assert "s3cret" not in said
@@ -346,20 +348,20 @@ def test_a_verdict_that_counts_runs_is_held_where_it_holds_in_all_of_them(monkey
     shown = exp_show(verdicts, seeds=[1, 2, 3])
     real = subprocess.run
     monkeypatch.setattr(
-        grid.subprocess,
+        grid.node.subprocess,
         "run",
         lambda cmd, **kwargs: (
             subprocess.CompletedProcess(cmd, 0, shown, "") if cmd[-3:] == ["exp", "show", "--json"]
             else real(cmd, **kwargs)
         ),
     )  # fmt: skip
-    table = grid.table(tmp_path, grid.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
+    table = grid.results.table(tmp_path, grid.points.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
     assert table.loc["g-1", "verdicts held"] == "2/5"
 
 
 def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
     clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
-    words = shlex.split(grid.finish_command(clone))
+    words = shlex.split(grid.node.finish_command(clone))
     assert words == ["cd", f"{clone}/repo", "&&", sys.executable, "-m", "tools.grid", "--finish", str(clone)]
 
 
@@ -367,33 +369,33 @@ def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_
     """Not /tmp/dvc-grid-UID, which another user could make first: a folder of this user's
     alone under the cache; refused where it is a link, another user's, or open to others."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = grid.clones_dir()
-    assert folder == grid.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-grid" / "clones"
-    assert folder.stat().st_mode & 0o777 == 0o700 and grid.clones_dir() == folder
+    folder = grid.node.clones_dir()
+    assert folder == grid.node.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-grid" / "clones"
+    assert folder.stat().st_mode & 0o777 == 0o700 and grid.node.clones_dir() == folder
     folder.chmod(0o755)
     with pytest.raises(grid.GridError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
-        grid.clones_dir()
+        grid.node.clones_dir()
     folder.chmod(0o700)
     if os.getuid() == 0:  # only root can give a folder away
         os.chown(folder, 4242, -1)
         with pytest.raises(grid.GridError, match=r"clones belongs to uid 4242, not to this user"):
-            grid.clones_dir()
+            grid.node.clones_dir()
     folder.rmdir()
     (tmp_path / "elsewhere").mkdir(mode=0o700)
     folder.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(grid.GridError, match="clones is not a folder but a link or a file: remove it"):
-        grid.clones_dir()
+        grid.node.clones_dir()
 
 
 def test_a_token_others_can_read_is_refused_and_two_grids_making_one_share_it(monkeypatch, tmp_path):
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     path = tmp_path / "ray" / "auth_token"
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
-    assert grid.auth_token() == f"new token in {path}"
+    assert grid.cluster.auth_token() == f"new token in {path}"
     assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text()) == 64
     path.chmod(0o644)  # as `ray get-auth-token --generate` writes it
     with pytest.raises(grid.GridError, match=rf"token file {path} is readable by other users \(mode 0644\): chmod 600"):
-        grid.auth_token()
+        grid.cluster.auth_token()
     path.unlink()
 
     # Another grid makes the token between this one's look and its write: this one uses it.
@@ -407,7 +409,7 @@ def test_a_token_others_can_read_is_refused_and_two_grids_making_one_share_it(mo
 
     with monkeypatch.context() as patched:
         patched.setattr(Path, "mkdir", another_grid_first)
-        assert grid.auth_token() == f"token in {path}"
+        assert grid.cluster.auth_token() == f"token in {path}"
     assert path.read_text() == "theirs" and [p.name for p in path.parent.iterdir()] == ["auth_token"]
 
 
@@ -421,14 +423,14 @@ def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_aut
     monkeypatch.setattr(ray, "init", unreachable)
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     with pytest.raises(grid.GridError, match=r"cluster at 10\.9\.0\.2:6379 is joined without token auth: .*--no-auth"):
-        grid.connect("10.9.0.2:6379")
+        grid.cluster.connect("10.9.0.2:6379")
     with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
-        grid.connect("10.9.0.2:6379", no_auth=True)
+        grid.cluster.connect("10.9.0.2:6379", no_auth=True)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
     with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
-        grid.connect("10.9.0.2:6379")
-    assert grid.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
+        grid.cluster.connect("10.9.0.2:6379")
+    assert grid.cli.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
 
 
 def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(monkeypatch, tmp_path):
@@ -439,11 +441,11 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     run(["git", "clone", "-q", remotes.git_url, str(clone / "repo")], tmp_path, env)
     run([*GIT, "commit", "-q", "--allow-empty", "-m", "the experiment"], clone / "repo", env)
     rev = run(["git", "rev-parse", "HEAD"], clone / "repo", env).strip()
-    ref = grid.exp_ref(commit, "p-1")
+    ref = grid.points.exp_ref(commit, "p-1")
     spec = {"ref": ref, "rev": rev, "lease": "", "git_url": remotes.git_url, "dvc_remote": "store"}
     (clone / "point.json").write_text(json.dumps(spec))
-    monkeypatch.setattr(grid, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
-    monkeypatch.setattr(grid, "PUSH_BACKOFF_S", 0)
+    monkeypatch.setattr(grid.node, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
+    monkeypatch.setattr(grid.node, "PUSH_BACKOFF_S", 0)
     real = subprocess.run
 
     def reply_lost(cmd, *args, **kwargs):
@@ -452,8 +454,8 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
             return subprocess.CompletedProcess(cmd, 128, "fatal: the remote end hung up unexpectedly", None)
         return done
 
-    monkeypatch.setattr(grid.subprocess, "run", reply_lost)
-    log = grid.push_point(clone)
+    monkeypatch.setattr(grid.node.subprocess, "run", reply_lost)
+    log = grid.node.push_point(clone)
     assert log[-1].startswith(f"pushed {ref} to the git remote (found there after: fatal: the remote end hung up"), log
     monkeypatch.undo()
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
@@ -472,10 +474,10 @@ def test_outputs_missing_from_the_dvc_remote_fail_the_push_before_the_ref_is_pus
     for path in cached:
         path.unlink()  # lost from the cache, as after a gc or a failed copy
     with pytest.raises(RuntimeError, match=r"1 objects of the experiment's outputs are not on the DVC remote: data"):
-        grid.push_outputs(repo, "store", rev)
+        grid.node.push_outputs(repo, "store", rev)
     for path, data in kept.items():
         path.write_bytes(data)
-    assert grid.push_outputs(repo, "store", rev).startswith("pushed to the DVC remote: 1 objects")
+    assert grid.node.push_outputs(repo, "store", rev).startswith("pushed to the DVC remote: 1 objects")
 
 
 def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkeypatch, tmp_path):
@@ -489,10 +491,10 @@ def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkey
     def remote_down(repo, remote, rev):
         raise RuntimeError("the DVC remote is down")
 
-    monkeypatch.setattr(grid, "push_outputs", remote_down)
-    monkeypatch.setattr(grid.time, "sleep", waits.append)
+    monkeypatch.setattr(grid.node, "push_outputs", remote_down)
+    monkeypatch.setattr(grid.node.time, "sleep", waits.append)
     with pytest.raises(RuntimeError) as failed:
-        grid.push_point(clone)
+        grid.node.push_point(clone)
     assert waits == [1.0, 2.0, 4.0]
     assert str(failed.value).splitlines() == [
         f"push attempt {n} of 4 failed: the DVC remote is down" for n in range(1, 5)
@@ -508,7 +510,7 @@ def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeyp
     clone = tmp_path / "clone"
     clone.mkdir()
     git_repo(clone / "repo")
-    assert grid.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / grid.SITE)
+    assert grid.node.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / grid.node.SITE)
     spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
     (clone / "point.json").write_text(json.dumps(spec))
     seen = []
@@ -518,12 +520,12 @@ def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeyp
             seen.append(Path(opened.site_cache_dir))
         raise RuntimeError("enough")
 
-    monkeypatch.setattr(grid, "push_outputs", outputs)
-    monkeypatch.setattr(grid, "PUSH_TRIES", 1)
+    monkeypatch.setattr(grid.node, "push_outputs", outputs)
+    monkeypatch.setattr(grid.node, "PUSH_TRIES", 1)
     monkeypatch.delenv("DVC_SITE_CACHE_DIR", raising=False)
     with pytest.raises(RuntimeError, match="enough"):
-        grid.push_point(clone)
-    assert seen[0].is_relative_to(clone / grid.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
+        grid.node.push_point(clone)
+    assert seen[0].is_relative_to(clone / grid.node.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
 
 
 def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
@@ -532,25 +534,27 @@ def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finish
     kept (`--replace` would run them all again). A driver that lives, or one elsewhere, is
     not taken over."""
     repo, env, remotes, commit = remote_repo(tmp_path)
-    points = grid.expand(["vae.epochs=1,2"], "g")
+    points = grid.points.expand(["vae.epochs=1,2"], "g")
     gone = subprocess.Popen(["true"])
     gone.wait()
     with monkeypatch.context() as patched:
-        patched.setattr(grid.os, "getpid", lambda: gone.pid)
-        grid.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
-    run(["git", "push", "-q", "origin", f"HEAD:{grid.exp_ref(commit, 'g-1')}"], repo, env)  # g-1 had finished
-    again = grid.claim(repo, remotes, commit, points, replace=False)
+        patched.setattr(grid.node.os, "getpid", lambda: gone.pid)
+        grid.repository.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
+    run(["git", "push", "-q", "origin", f"HEAD:{grid.points.exp_ref(commit, 'g-1')}"], repo, env)  # g-1 had finished
+    again = grid.repository.claim(repo, remotes, commit, points, replace=False)
     assert again.done == {"g-1": commit}
     assert re.fullmatch(rf"taking over refs/grids/g, whose driver is gone \(\S+ pid {gone.pid} .*", again.note)
     with pytest.raises(grid.GridError, match="grid 'g' is running"):  # this driver lives
-        grid.claim(repo, remotes, commit, points, replace=False)
-    user = grid.getpass.getuser()
-    assert not grid.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
-    assert grid.stale(f"{user}@{grid.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+        grid.repository.claim(repo, remotes, commit, points, replace=False)
+    user = grid.repository.getpass.getuser()
+    assert not grid.repository.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+    assert grid.repository.stale(
+        f"{user}@{grid.repository.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d"
+    )
 
 
 class FakeRay:
-    """Just enough of Ray for `grid.run`: each `ray.wait` plays the next step of a script (a
+    """Just enough of Ray for `grid.driver.run`: each `ray.wait` plays the next step of a script (a
     function of this fake that returns the names of the points that end); `cancel` plays
     `on_cancel`; the status board answers `board()`."""
 
@@ -609,36 +613,36 @@ def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypat
         steps=[lambda: {"s-1"}, signalled, lambda: {"s-2"}],
         on_cancel=lambda: os.kill(os.getpid(), sig),
     )
-    points = grid.expand(["vae.epochs=1,2"], "s")
+    points = grid.points.expand(["vae.epochs=1,2"], "s")
     commit = "c" * 40
-    claimed = grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points})
-    remotes = grid.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
+    claimed = grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points})
+    remotes = grid.repository.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(grid, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
-    monkeypatch.setattr(grid, "baseline", lambda root, remote: (commit, remotes))
-    monkeypatch.setattr(grid, "claim", lambda *args, **kwargs: claimed)
-    monkeypatch.setattr(grid, "connect", lambda address, no_auth: "a fake cluster")
-    monkeypatch.setattr(grid, "release", lambda root, remotes, claim: calls.append("released"))
+    monkeypatch.setattr(grid.cli, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
+    monkeypatch.setattr(grid.cli, "baseline", lambda root, remote: (commit, remotes))
+    monkeypatch.setattr(grid.cli, "claim", lambda *args, **kwargs: claimed)
+    monkeypatch.setattr(grid.cli, "connect", lambda address, no_auth: "a fake cluster")
+    monkeypatch.setattr(grid.cli, "release", lambda root, remotes, claim: calls.append("released"))
 
     def pulled(root, remotes, commit, finished, replaced):
         calls.append(("pulled", dict(finished)))
         os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(grid, "pull", pulled)
+    monkeypatch.setattr(grid.cli, "pull", pulled)
     monkeypatch.setattr(
-        grid, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
+        grid.cli, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
     )
     # Where the tool does not handle the signal, this does (SIGTERM would end pytest itself).
     unhandled = []
     before = signal.signal(sig, lambda *_: unhandled.append(sig))
     try:
-        code = grid.main(["-n", "s", "-S", "vae.epochs=1,2"])
+        code = grid.cli.main(["-n", "s", "-S", "vae.epochs=1,2"])
     except KeyboardInterrupt:
         pytest.fail("a signal during the cleanup cut it short")
     finally:
         signal.signal(sig, before)
-    assert not unhandled and code == grid.INTERRUPTED
+    assert not unhandled and code == grid.cli.INTERRUPTED
     assert calls == [
         "released",
         ("pulled", {"s-1": "rev-s-1"}),
@@ -660,16 +664,16 @@ def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch,
         raise GetTimeoutError("Get timed out: some object(s) not ready")
 
     FakeRay(monkeypatch, steps=[set, lambda: {"b-1", "b-2"}], board=no_answer)
-    points = grid.expand(["vae.epochs=1,2"], "b")
+    points = grid.points.expand(["vae.epochs=1,2"], "b")
     commit = "c" * 40
-    outcome = grid.run(
+    outcome = grid.driver.run(
         points,
         commit=commit,
         remotes=None,
         params={p.name: N(device="cpu") for p in points},
         cpus=1,
         where="it",
-        claim=grid.Claim(done={}, leases={grid.exp_ref(commit, p.name): "" for p in points}),
+        claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
     )
     assert outcome.states == {"b-1": "done", "b-2": "done"} and not outcome.interrupted
     assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
@@ -800,8 +804,8 @@ def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_
     fetched = sorted(int(n) for n in re.findall(r"fetched (\d+) files in", first.stdout))
     assert len(fetched) == 4 and fetched[:3] == [0, 0, 0] < fetched[3:], first.stdout  # one fetch per node
 
-    points = grid.expand(["vae.epochs=1,2", "dataset=mnist,fashion-mnist"], None)
-    table = grid.table(driver, points, dict.fromkeys(finished, "done") | dict.fromkeys(failed, "failed"))
+    points = grid.points.expand(["vae.epochs=1,2", "dataset=mnist,fashion-mnist"], None)
+    table = grid.results.table(driver, points, dict.fromkeys(finished, "done") | dict.fromkeys(failed, "failed"))
     print(table)
     experiments = shown(driver, env)
     for name in finished:
@@ -914,7 +918,7 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
         # A tiny stage takes seconds: a tick may or may not fall in one (the epoch: below).
         assert {text.split(",")[0] for text, _ in status} & {"train_vae", "sample", "judge", "robustness"}, status
         seconds = [int(s) for _, s in status]
-        assert all(b - a >= grid.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
+        assert all(b - a >= grid.driver.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
 
         rerun = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
         print(rerun.stdout, rerun.stderr)
@@ -958,14 +962,14 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     made to listen everywhere (its single-machine setting off before the tool sets it), the
     tool's check of the real sockets refuses the cluster."""
     script = (
-        "import subprocess; from tools import grid; print(grid.connect(None), flush=True)"
+        "import subprocess; from tools import grid; print(grid.cluster.connect(None), flush=True)"
         # The sockets, while this driver holds the cluster (an idle driver's cluster went away
         # before a second process could look).
         "\nprint(subprocess.run(['ss', '-ltnH'], capture_output=True, text=True).stdout, flush=True)"
         "\nfrom types import SimpleNamespace as N"
-        "\npoint = grid.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
-        "\ntry: grid.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
-        " cpus=1, where='it', claim=grid.Claim(done={}, leases={}))"
+        "\npoint = grid.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
+        "\ntry: grid.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
+        " cpus=1, where='it', claim=grid.repository.Claim(done={}, leases={}))"
         "\nexcept grid.GridError as err: print(err, flush=True)"
     )
     home = tmp_path / "home"
@@ -989,7 +993,7 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     wide = (
         # Ray imported first reads its settings then: the tool's come too late for it.
         "import os; os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '1'; import ray; from tools import grid"
-        "\ntry: grid.connect(None)\nexcept grid.GridError as err: print(err)"
+        "\ntry: grid.cluster.connect(None)\nexcept grid.GridError as err: print(err)"
     )
     with namespace(other_address="10.9.0.1") as inside:
         refused_wide = subprocess.run(

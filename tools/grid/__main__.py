@@ -1,0 +1,7 @@
+"""`python -m tools.grid`."""
+
+import sys
+
+from tools.grid.cli import main
+
+sys.exit(main())
