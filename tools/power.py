@@ -65,6 +65,11 @@ def _pca(run: nearcopy.Run, key: str, factor: float) -> nearcopy.Run:
     return nearcopy.Run(run.table, run.sweep, {**run.pca, key: run.pca[key] * factor})
 
 
+def _pca_reconstructions(run: nearcopy.Run, key: str, change: float) -> nearcopy.Run:
+    reconstruction = {**run.pca["reconstruction"], key: run.pca["reconstruction"][key] + change}
+    return nearcopy.Run(run.table, run.sweep, {**run.pca, "reconstruction": reconstruction})
+
+
 CATALOGUE = [
     Regression("every AE's test MSE +1%", lambda r: _table(r, _kind("ae"), "test_mse", lambda v: v * 1.01),
                "ae: test_mse"),
@@ -103,6 +108,8 @@ CATALOGUE = [
                lambda r: _table(r, _kind("ae"), "recon_classifier_accuracy", lambda v: v - 0.01),
                "ae: recon_classifier_accuracy", caught=False),
     Regression("PCA's test MSE +0.1%", lambda r: _pca(r, "test_mse", 1.001), "PCA: test_mse"),
+    Regression("PCA's reconstructions recognised 3 points less",
+               lambda r: _pca_reconstructions(r, "classifier_accuracy", -0.03), "PCA: recon_classifier_accuracy"),
 ]  # fmt: skip
 
 
