@@ -461,6 +461,35 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
 
 
+def test_a_retried_point_whose_push_arrived_is_done_not_run_again(monkeypatch, tmp_path):
+    """Ray reruns a point whose worker was lost; where the lost attempt's push had reached the
+    git remote, the retry reports that commit (run again, it would fail on its lease) and
+    clones nothing."""
+    from types import SimpleNamespace as N
+
+    import ray
+
+    repo, env, remotes, commit = remote_repo(tmp_path)
+    (point,) = grid.points.expand(["vae.epochs=2"], "r")
+    context = N(get_node_id=lambda: "0" * 16, get_assigned_resources=lambda: {"CPU": 1.0})
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "127.0.0.1")
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: context)
+    monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
+
+    def cloned():
+        raise RuntimeError("the point runs")
+
+    monkeypatch.setattr(grid.node, "clones_dir", cloned)
+    with pytest.raises(RuntimeError, match="the point runs"):  # nothing on the remote yet
+        grid.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
+    run(["git", "push", "-q", "origin", f"HEAD:{grid.points.exp_ref(commit, point.name)}"], repo, env)
+    result = grid.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
+    assert result["ok"] and result["rev"] == commit and "earlier attempt" in result["log"][-1]
+    # The commit its lease names is the one the point replaces, not its own: it runs.
+    with pytest.raises(RuntimeError, match="the point runs"):
+        grid.node.run_point(point=point, commit=commit, remotes=remotes, lease=commit)
+
+
 def test_outputs_missing_from_the_dvc_remote_fail_the_push_before_the_ref_is_pushed(tmp_path):
     """DVC pushes what it finds and only warns of the rest; the remote is asked instead."""
     repo, env = pushed_repo(tmp_path)

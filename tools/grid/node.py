@@ -195,6 +195,13 @@ def remote_ref(repo: Path, url: str, ref: str) -> str | None:
     return parse_refs(done.stdout).get(ref, "")
 
 
+def pushed_before(url: str, ref: str, lease: str) -> str | None:
+    """The commit at ``ref`` on the git remote where one is there that the point's lease did not
+    expect: the grid's claim owns the name, so only an earlier attempt of the point pushed it."""
+    found = remote_ref(Path.cwd(), url, ref)
+    return found if found and found != lease else None
+
+
 def push_point(clone: Path) -> list[str]:
     """Push a finished point from its clone: outputs to the DVC remote, then its ref to the
     git remote, with the lease the driver gave it (it replaces nothing else); each retried with
@@ -289,6 +296,12 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
+    # A retry (Ray reruns a point whose worker was lost) after the lost attempt's push arrived
+    # would run the point again and then fail on the lease: what it pushed is the result.
+    if earlier := pushed_before(remotes.git_url, exp_ref(commit, point.name), lease):
+        log.append(f"pushed to the git remote by an earlier attempt of this point ({earlier[:7]}): not run again")
+        result.update(ok=True, rev=earlier, seconds=time.monotonic() - start)
+        return result
     folder = clones_dir()
     sweep(folder)
     made = Path(tempfile.mkdtemp(prefix=f"{NEW}{point.name}-", dir=folder))
