@@ -1,10 +1,11 @@
 """README.md's table of what a change costs is the one tools/costs.py derives from dvc.yaml."""
 
+import re
 import subprocess
 import sys
 
 from harness.e2e import TRAINING
-from tools.costs import GROUPS, ROOT, readme_block, reruns
+from tools.costs import GROUPS, ROOT, readme_block, reruns, stage_seconds
 
 
 def test_the_readme_holds_the_table_tools_costs_prints():
@@ -24,3 +25,17 @@ def test_what_a_figure_shows_reruns_no_training():
 def test_downstream_stages_rerun_too():
     """sweep.* is listed by sweep alone; report reads the sweep's metrics, so it reruns as well."""
     assert reruns()["`sweep.*`"] == ["sweep", "report"]
+
+
+def test_the_readmes_headline_time_is_the_measured_full_study():
+    """ "It takes about N minutes" is the `dataset` row (every stage); "M of those minutes train
+    and pool the fresh seeds" is train_fresh and robustness."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(
+        r"about \*\*(\d+) minutes on 2 CPU cores\*\*.*?; (\d+) of those minutes train and pool", readme, re.S
+    )
+    assert found, "README.md's quick start lost its headline time"
+    seconds = stage_seconds()
+    every = sum(seconds[name] for name in reruns()["`dataset`"])
+    assert int(found.group(1)) == round(every / 60)
+    assert int(found.group(2)) == round((seconds["train_fresh"] + seconds["robustness"]) / 60)

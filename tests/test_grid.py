@@ -103,8 +103,8 @@ def test_a_failed_point_shows_the_end_of_its_log_and_a_finished_one_what_ran():
     assert failed.splitlines()[0] == head
     assert failed.splitlines()[1:] == [f"    line {i}" for i in range(100 - grid.driver.LOG_TAIL, 100)]
     log = ["Running stage 'train_vae':", "Stage 'sample' is cached - skipping run, checking out outputs"]
-    done = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log})
-    assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample")
+    done = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "push_s": 2.04})
+    assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample; pushed in 2.0 s")
 
 
 def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypatch, capsys, tmp_path):

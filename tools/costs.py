@@ -68,9 +68,15 @@ def collapse(names: list[str]) -> list[str]:
             for base, items in shown.items()]  # fmt: skip
 
 
+def stage_seconds(root: Path = ROOT) -> dict[str, float]:
+    """Each stage's measured wall seconds, from benchmarks/stage_times.json."""
+    times = json.loads((root / TIMES.relative_to(ROOT)).read_text())
+    return {name: entry["seconds"] for name, entry in times["stages"].items()}
+
+
 def table(root: Path = ROOT) -> str:
     times = json.loads((root / TIMES.relative_to(ROOT)).read_text())
-    seconds = {name: entry["seconds"] for name, entry in times["stages"].items()}
+    seconds = stage_seconds(root)
     lines = [
         "| change | stages it reruns | minutes |",
         "| --- | --- | --- |",

@@ -54,6 +54,7 @@ def report(index: int, total: int, point: Point, result: dict) -> str:
     return (
         f"{head}: done in {where}; {fetched}ran {', '.join(ran) or 'no stage'}; "
         f"restored from the run cache {', '.join(restored) or 'none'}"
+        + (f"; pushed in {result['push_s']:.1f} s" if "push_s" in result else "")
     )
 
 

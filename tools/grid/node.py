@@ -338,6 +338,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
         spec = {"ref": ref, "rev": rev, "lease": lease, "git_url": remotes.git_url, "dvc_remote": remotes.dvc}
         (clone / "point.json").write_text(json.dumps(spec))
         status("pushing")
+        push_start = time.monotonic()
         try:
             log.extend(push_point(clone))
         except RuntimeError as err:
@@ -347,7 +348,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
             result["kept"] = str(clone)
             result["finish"] = finish_command(clone)
             return result
-        result.update(ok=True, rev=rev)
+        result.update(ok=True, rev=rev, push_s=time.monotonic() - push_start)
         return result
     finally:
         result["seconds"] = time.monotonic() - start
