@@ -102,17 +102,22 @@ def make_repo(repo: Path, mirror: Path) -> dict:
     shutil.copy(ROOT / "tests" / "tiny_params.yaml", repo / "params.yaml")
     mirrors = {"mnist": mirror, "fashion-mnist": mirror.with_name(mirror.name + "-fashion")}
     copy_stages(repo, {name: write_mirror(folder, seed=10 * i) for i, (name, folder) in enumerate(mirrors.items())})
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MNIST_MIRROR": str(mirrors["mnist"]),
-        "FASHION_MNIST_MIRROR": str(mirrors["fashion-mnist"]),
-        "DVC_NO_ANALYTICS": "1",
-        "PYTHONPATH": "",
-    }
+    env = make_env(mirror)
     run(["git", "init", "-q"], repo, env)
     commit(repo, env, "pipeline")
     return env
+
+
+def make_env(mirror: Path) -> dict:
+    """The environment the tiny pipeline runs in: this Python's tools, the synthetic mirrors."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MNIST_MIRROR": str(mirror),
+        "FASHION_MNIST_MIRROR": str(mirror.with_name(mirror.name + "-fashion")),
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONPATH": "",
+    }
 
 
 def commit(repo: Path, env: dict, message: str) -> None:
@@ -170,6 +175,27 @@ def build_pipeline(root: Path) -> tuple[Path, dict, str]:
     commit(repo, env, "results")
     dvc(repo, env, "push", "--run-cache")
     return repo, env, output
+
+
+def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
+    """:func:`build_pipeline` once for every test worker (in ``shared``: the first to come
+    builds it while the others wait on a lock), then a copy of its repository for this worker in
+    ``mine``, so that each worker's tests change their own; the build's minute and a half is
+    spent once. The mirrors stay shared, and so does the DVC remote that the committed
+    .dvc/config names (clones pull from it; a push adds content-addressed files only);
+    ``mine/remote`` is a copy of it for the tests that copy one (:func:`grid_remotes`)."""
+    import fcntl
+
+    built = shared / "e2e"
+    with (shared / "e2e.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (built / "output.txt").exists():
+            built.mkdir(exist_ok=True)
+            output = build_pipeline(built)[2]
+            (built / "output.txt").write_text(output)
+    for part in ("repo", "remote", params_read(built / "repo").name):
+        shutil.copytree(built / part, mine / part, symlinks=True)
+    return mine / "repo", make_env(built / "mirror"), (built / "output.txt").read_text()
 
 
 def grid_remotes(repo: Path, env: dict, where: Path) -> tuple[Path, Path]:

@@ -33,12 +33,15 @@ def mirror(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
+def pipeline(tmp_path_factory, worker_id):
     """One full `dvc repro` of the tiny pipeline, committed, and pushed with its run cache to
-    a local-directory DVC remote: (repo, env, the repro's output). Built once per worker."""
-    from harness.e2e import build_pipeline
+    a local-directory DVC remote: (repo, env, the repro's output). Built once for all workers
+    (in the folder their temporary folders share), each of which gets a copy of its own."""
+    from harness.e2e import build_pipeline, shared_pipeline
 
-    return build_pipeline(tmp_path_factory.mktemp("e2e"))
+    if worker_id == "master":  # no workers: `pytest -n 0`
+        return build_pipeline(tmp_path_factory.mktemp("e2e"))
+    return shared_pipeline(tmp_path_factory.getbasetemp().parent, tmp_path_factory.mktemp("e2e"))
 
 
 END_TO_END = {
