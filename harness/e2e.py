@@ -183,7 +183,7 @@ def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
     ``mine``, so that each worker's tests change their own; the build's minute and a half is
     spent once. The mirrors stay shared, and so does the DVC remote that the committed
     .dvc/config names (clones pull from it; a push adds content-addressed files only);
-    ``mine/remote`` is a copy of it for the tests that copy one (:func:`grid_remotes`)."""
+    ``mine/remote`` is a copy of it as built, for the tests that copy one (:func:`grid_remotes`)."""
     import fcntl
 
     built = shared / "e2e"
@@ -192,9 +192,12 @@ def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
         if not (built / "output.txt").exists():
             built.mkdir(exist_ok=True)
             output = build_pipeline(built)[2]
+            # The shared remote takes pushes from the tests from now on: the copies take this.
+            shutil.copytree(built / "remote", built / "remote-as-built")
             (built / "output.txt").write_text(output)
-    for part in ("repo", "remote", params_read(built / "repo").name):
-        shutil.copytree(built / part, mine / part, symlinks=True)
+    noted = params_read(built / "repo").name
+    for part, copy in (("repo", "repo"), ("remote-as-built", "remote"), (noted, noted)):
+        shutil.copytree(built / part, mine / copy, symlinks=True)
     return mine / "repo", make_env(built / "mirror"), (built / "output.txt").read_text()
 
 
