@@ -100,21 +100,28 @@ def make_repo(repo: Path, mirror: Path) -> dict:
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, repo / rel)
     shutil.copy(ROOT / "tests" / "tiny_params.yaml", repo / "params.yaml")
-    mirrors = {"mnist": mirror, "fashion-mnist": mirror.with_name(mirror.name + "-fashion")}
-    copy_stages(repo, {name: write_mirror(folder, seed=10 * i) for i, (name, folder) in enumerate(mirrors.items())})
+    copy_stages(
+        repo, {name: write_mirror(folder, seed=10 * i) for i, (name, folder) in enumerate(mirrors(mirror).items())}
+    )
     env = make_env(mirror)
     run(["git", "init", "-q"], repo, env)
     commit(repo, env, "pipeline")
     return env
 
 
+def mirrors(mirror: Path) -> dict[str, Path]:
+    """Data set -> its synthetic mirror: ``mirror`` itself, and a sibling for Fashion-MNIST."""
+    return {"mnist": mirror, "fashion-mnist": mirror.with_name(mirror.name + "-fashion")}
+
+
 def make_env(mirror: Path) -> dict:
     """The environment the tiny pipeline runs in: this Python's tools, the synthetic mirrors."""
+    folders = mirrors(mirror)
     return {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MNIST_MIRROR": str(mirror),
-        "FASHION_MNIST_MIRROR": str(mirror.with_name(mirror.name + "-fashion")),
+        "MNIST_MIRROR": str(folders["mnist"]),
+        "FASHION_MNIST_MIRROR": str(folders["fashion-mnist"]),
         "DVC_NO_ANALYTICS": "1",
         "PYTHONPATH": "",
     }
@@ -184,11 +191,10 @@ def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
     spent once. The mirrors stay shared, and so does the DVC remote that the committed
     .dvc/config names (clones pull from it; a push adds content-addressed files only);
     ``mine/remote`` is a copy of it as built, for the tests that copy one (:func:`grid_remotes`)."""
-    import fcntl
+    from tools.grid.node import locked
 
     built = shared / "e2e"
-    with (shared / "e2e.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(shared / "e2e.lock"):
         if not (built / "output.txt").exists():
             built.mkdir(exist_ok=True)
             output = build_pipeline(built)[2]
