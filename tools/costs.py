@@ -37,9 +37,11 @@ def overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
-def reruns(root: Path = ROOT) -> dict[str, list[str]]:
-    """Group -> the stages a change to it reruns, in dvc.yaml's order: every stage that lists
-    one of its keys, and every stage downstream of those."""
+def reruns(root: Path = ROOT) -> dict[str, tuple[list[str], list[str]]]:
+    """Group -> the stages a change to it may rerun, each list in dvc.yaml's order: those that
+    list one of its keys (a change reruns those that list the key changed), and those downstream
+    of them, which DVC reruns only where an input's bytes changed (a new sample count redraws the
+    samples' figure, which no later stage reads, so `sample` alone reruns)."""
     import networkx as nx
     from dvc.repo import Repo
 
@@ -47,15 +49,19 @@ def reruns(root: Path = ROOT) -> dict[str, list[str]]:
         graph, stages = repo.index.graph, list(repo.index.stages)
         table = {}
         for group, keys in GROUPS.items():
-            hit = {
+            read = {
                 stage
                 for stage in stages
                 for dep in stage.params
                 for listed in dep.params
                 if any(overlaps(listed, key) for key in keys)
             }
-            hit |= {after for stage in hit for after in nx.ancestors(graph, stage)}  # edges point upstream
-            table[group] = [stage.addressing for stage in stages if stage in hit]
+            # Edges point upstream. A stage's name, not its address, which names dvc.yaml's
+            # path when the repository is not the working folder.
+            downstream = {after for stage in read for after in nx.ancestors(graph, stage)} - read
+            if any(stage.name == "download" for stage in read):  # another data set: new bytes everywhere
+                read, downstream = read | downstream, set()
+            table[group] = ([s.name for s in stages if s in read], [s.name for s in stages if s in downstream])
     return table
 
 
@@ -68,25 +74,30 @@ def collapse(names: list[str]) -> list[str]:
             for base, items in shown.items()]  # fmt: skip
 
 
-def stage_seconds(root: Path = ROOT) -> dict[str, float]:
-    """Each stage's measured wall seconds, from benchmarks/stage_times.json."""
-    times = json.loads((root / TIMES.relative_to(ROOT)).read_text())
+def measured(root: Path = ROOT) -> dict:
+    """benchmarks/stage_times.json: each stage's wall seconds and the run that timed it."""
+    return json.loads((root / TIMES.relative_to(ROOT)).read_text())
+
+
+def stage_seconds(times: dict) -> dict[str, float]:
+    """Each stage's measured wall seconds, from :func:`measured`'s record."""
     return {name: entry["seconds"] for name, entry in times["stages"].items()}
 
 
 def table(root: Path = ROOT) -> str:
-    times = json.loads((root / TIMES.relative_to(ROOT)).read_text())
-    seconds = stage_seconds(root)
+    times = measured(root)
+    seconds = stage_seconds(times)
     lines = [
-        "| change | stages it reruns | minutes |",
-        "| --- | --- | --- |",
+        "| change | stages that read its keys | downstream, where their inputs changed | minutes, at most |",
+        "| --- | --- | --- | --- |",
     ]
-    for group, names in reruns(root).items():
+    for group, (read, downstream) in reruns(root).items():
+        names = read + downstream
         untimed = [n for n in names if n not in seconds]
         minutes = f"{sum(seconds.get(n, 0.0) for n in names) / 60:.1f}"
         if untimed:
             minutes += f" + {', '.join(untimed)} (not timed)"
-        lines.append(f"| {group} | {', '.join(collapse(names))} | {minutes} |")
+        lines.append(f"| {group} | {', '.join(collapse(read))} | {', '.join(collapse(downstream))} | {minutes} |")
     runs = sorted({entry["run"] for entry in times["stages"].values()})
     source = "([benchmarks/stage_times.json](benchmarks/stage_times.json))"
     lines += ["", f"Stage times: {'; '.join(times['runs'][r] for r in runs)} {source}."]
