@@ -911,7 +911,7 @@ def chattr_works(tmp_path: Path) -> bool:
 @needs_netns
 def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, cluster, tmp_path):
     """The DVC remote turns read-only: the point restored from the run cache has nothing new
-    to push and arrives; the one that trained cannot push its outputs, so its ref never
+    to push and arrives; the one that fitted a PCA cannot push its outputs, so its ref never
     reaches the git remote; it is named with its kept clone and the command that finishes
     the push. With the remote back, a rerun of the grid completes it (the node's cache had
     kept its run), and the kept clone's push would now replace nothing."""
@@ -920,7 +920,7 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
     inside, env = cluster
     origin, driver = grid_remotes(pipeline[0], env, tmp_path)
     env = env | {"RAY_AUTH_MODE": "token"}
-    cmd = [*inside, *on_cluster("-n", "ro", "-S", "vae.epochs=1,2")]
+    cmd = [*inside, *on_cluster("-n", "ro", "-S", "pca.components=2,3")]  # ro-1 is the pipeline's own run
     immutable(tmp_path / "store", True)
     try:
         failed = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
@@ -945,7 +945,7 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
         # Status lines while ro-2 ran: node, stage, epoch, at most one per STATUS_S.
         status = re.findall(r"^grid: ro-2 on 127\.0\.0\.1 [0-9a-f]{8}: (.*) \((\d+) s\)$", failed.stdout, re.MULTILINE)
         # A tiny stage takes seconds: a tick may or may not fall in one (the epoch: below).
-        assert {text.split(",")[0] for text, _ in status} & {"train_vae", "sample", "judge", "robustness"}, status
+        assert {text.split(",")[0] for text, _ in status} & {"pca", "pca_figures", "judge", "robustness"}, status
         seconds = [int(s) for _, s in status]
         assert all(b - a >= grid.driver.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
 
@@ -1154,7 +1154,7 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
         grid_run = subprocess.Popen(
-            [*inside, sys.executable, "-m", "tools.grid", "-n", "lost", "-S", "vae.epochs=2"],
+            [*inside, sys.executable, "-m", "tools.grid", "-n", "lost", "-S", "pca.components=3"],
             cwd=driver,
             env=env,
             stdout=subprocess.PIPE,
@@ -1179,6 +1179,6 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
         output, _ = grid_run.communicate(timeout=300)
         print(output)
     assert grid_run.returncode == 0, output
-    assert re.search(r"^\[1/1\] lost-1 \(vae\.epochs=2\): done in ", output, re.MULTILINE), output
+    assert re.search(r"^\[1/1\] lost-1 \(pca\.components=3\): done in ", output, re.MULTILINE), output
     assert pushed_experiments(origin, env) == {"lost-1"}
     assert not lost_clone.exists() and not list(clones_under(tmp_path / "cache").glob("*lost-*"))

@@ -49,14 +49,15 @@ COVERED_ELSEWHERE = {
     "make check": "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test",
     "make reference": "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test",
     "make noise": (
-        "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test (`tools.check noise` "
-        "on a run folder; --train trains a whole study, which no test can afford)"
+        "test_make_targets_run_what_the_tests_run, and test_reproduction.py's end-to-end test, which runs "
+        "`tools.check noise --train` on the tiny pipeline"
     ),
     "make test": ".ci/run, which CI runs on every submission",
     "make test-fast": "test_makefile.py's fast-lane test: the tests it leaves out and the ones it keeps",
     "dvc queue start -j 2": "test_queued_experiments_run_in_parallel",
     "dvc exp run -n fashion -S dataset=fashion-mnist": (
-        "test_switching_the_data_set_reruns_every_stage_on_the_other_files (`dvc repro` with that param)"
+        "test_another_data_set_reruns_every_stage_and_returning_restores_them_from_the_run_cache "
+        "(`dvc repro` with that param)"
     ),
 }
 # Commands named in the pages' prose (`...`) that no block shows, and what runs them.
