@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
 from harness.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
@@ -896,6 +897,16 @@ def test_two_grids_started_at_once_with_one_name(pipeline, cluster, tmp_path):
     assert rerun.returncode == 0 and "1 done before: twin-1" in rerun.stdout, rerun.stdout + rerun.stderr
 
 
+def unpushed(store: Path) -> list[str]:
+    """The objects that a local DVC remote's run-cache entries name and the remote lacks."""
+    named = {
+        out["md5"]
+        for entry in (store / "runs").glob("*/*/*")
+        for out in yaml.safe_load(entry.read_text()).get("outs", [])
+    }
+    return sorted(md5 for md5 in named if not (store / "files" / "md5" / md5[:2] / md5[2:]).exists())
+
+
 def immutable(path: Path, on: bool) -> None:
     """chattr: a folder that even root cannot write into (the tests run as root)."""
     subprocess.run(["chattr", "-R", "+i" if on else "-i", str(path)], check=True, capture_output=True)
@@ -921,6 +932,9 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
     origin, driver = grid_remotes(pipeline[0], env, tmp_path)
     env = env | {"RAY_AUTH_MODE": "token"}
     cmd = [*inside, *on_cluster("-n", "ro", "-S", "pca.components=2,3")]  # ro-1 is the pipeline's own run
+    # ro-1 finds nothing to push however late it pushes: ro-2, running beside it, may by then
+    # have put into the node's cache an object that a baseline entry names.
+    assert not unpushed(tmp_path / "store")
     immutable(tmp_path / "store", True)
     try:
         failed = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
