@@ -180,11 +180,10 @@ def build_pipeline(root: Path) -> tuple[Path, dict, str]:
     output = dvc(repo, {**env, RECORD_ENV: str(params_read(repo))}, "repro")
     dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
     commit(repo, env, "results")
-    dvc(repo, env, "push", "--run-cache")
-    # DVC sends no object of an entry's outputs kept in git (`cache: false`); a grid point
-    # sends them (tools/grid/node.py), so a point that reran nothing would find some to add.
-    complete = "import sys; from tools.grid.node import push_outputs; print(push_outputs('.', 'store', 'HEAD'))"
-    run([sys.executable, "-c", complete], repo, env)
+    # As a grid point pushes: `dvc push --run-cache` sends no object of an entry's outputs kept
+    # in git (`cache: false`), which a point that reran nothing would then find to add.
+    push = "from tools.grid.node import push_outputs; print(push_outputs('.', 'store', 'HEAD'))"
+    run([sys.executable, "-c", push], repo, env)
     return repo, env, output
 
 
