@@ -2,19 +2,18 @@
 
 Used by benchmarks.study, which prefixes every stage command in a scratch copy of dvc.yaml.
 The command's stderr passes through; the training time is the sum of the per-epoch times
-that ``stages.lib.train.fit`` prints ("...: epoch 3/20 ... (2.9 s)").
+that ``stages.lib.train.fit`` prints, read by ``stages.lib.progress``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
-EPOCH = re.compile(r": epoch \d+/\d+ .*\((\d+(?:\.\d+)?) s\)$")
+from stages.lib import progress
 
 
 def main() -> None:
@@ -24,8 +23,8 @@ def main() -> None:
     training = 0.0
     for line in child.stderr:
         sys.stderr.write(line)
-        if match := EPOCH.search(line.rstrip()):
-            training += float(match.group(1))
+        if epoch := progress.parse(line):
+            training += epoch.seconds
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     record = {

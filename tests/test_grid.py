@@ -20,6 +20,7 @@ import yaml
 
 from harness.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
 from harness.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
+from stages.lib import progress
 from tools import grid
 
 
@@ -230,16 +231,14 @@ def test_of_two_grids_claiming_one_name_at_once_one_is_refused(tmp_path, monkeyp
 
 def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
     """The lines `dvc exp run` and the training loop print, as a point's status reads them."""
-    seen = [
-        (grid.node.STAGE.search(line), grid.node.EPOCH.match(line))
-        for line in (
-            "Running stage 'train_vae':",
-            "train_vae: epoch 2/3 train_loss 531.9, test_loss 522.5 (0.9 s)",
-            "robustness: 4 VAEs: epoch 1/2 train_loss 547.3 (mean of members), test_loss 537.3 (0.7 s)",
-        )
-    ]
-    assert seen[0][0].group(1) == "train_vae" and seen[1][1].groups() == ("train_vae", "2", "3")
-    assert seen[2][1].groups() == ("robustness: 4 VAEs", "1", "2")
+    stage = grid.node.STAGE.search("Running stage 'train_vae':")
+    single = progress.parse("train_vae: epoch 2/3 train_loss 531.9, test_loss 522.5 (0.9 s)")
+    batched = progress.parse(
+        "robustness: 4 VAEs: epoch 1/2 train_loss 547.3 (mean of members), test_loss 537.3 (0.7 s)"
+    )
+    assert stage.group(1) == "train_vae" and single[:3] == ("train_vae", 2, 3)
+    assert batched[:3] == ("robustness: 4 VAEs", 1, 2) and batched.seconds == 0.7
+    assert progress.parse("Running stage 'train_vae':") is None
 
 
 def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):

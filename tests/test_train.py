@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.synthetic import digits
-from stages.lib import io
+from stages.lib import io, progress
 from stages.lib.data import Split
 from stages.lib.models import (
     VAE,
@@ -55,6 +55,16 @@ def test_autoencoder_loss_falls():
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["test_loss"] < history[0]["test_loss"]
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+
+
+def test_each_epoch_prints_the_line_that_the_tools_read(capsys):
+    """The grid's board and benchmarks.timed read fit's stderr through stages.lib.progress."""
+    _, history = train_ae(0, epochs=3)
+    lines = capsys.readouterr().err.splitlines()
+    epochs = [progress.parse(line) for line in lines]
+    assert [(e.name, e.epoch, e.epochs) for e in epochs] == [("test", 1, 3), ("test", 2, 3), ("test", 3, 3)]
+    assert epochs[-1].summary == f"train_loss {history[-1]['train_loss']:.5f}, test_loss {history[-1]['test_loss']:.5f}"
+    assert [progress.line(e) for e in epochs] == lines
 
 
 def test_vae_loss_falls_and_reports_its_terms():

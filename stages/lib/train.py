@@ -24,6 +24,7 @@ from stages.lib.cli import StageError
 from stages.lib.data import Dataset, Split
 from stages.lib.losses import mse_per_pixel, vae_loss
 from stages.lib.models import VAE, BatchedVAE, ClassifierConfig, ImageClassifier
+from stages.lib.progress import Epoch, line
 from stages.lib.runtime import EVAL_BATCH, batches, seed_everything
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -209,7 +210,8 @@ def fit(
         _check_finite(record, name)
         history.append(record)
         seconds = time.perf_counter() - start
-        print(f"{name}: epoch {epoch}/{recipe.epochs} {_summary(record)} ({seconds:.1f} s)", file=sys.stderr)
+        report = Epoch(name=name, epoch=epoch, epochs=recipe.epochs, summary=_summary(record), seconds=seconds)
+        print(line(report), file=sys.stderr)
     return history
 
 

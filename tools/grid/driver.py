@@ -130,8 +130,9 @@ def run(
         raise GridError(f"device cuda in {', '.join(sorted(gpu))}, but {where} has no GPU")
     if has_gpu:  # `auto` takes a GPU where one exists: ask Ray for one, or points pile onto GPU 0
         gpu |= {p.name for p in points if params[p.name].device == "auto"}
-    # By value, as a script's own functions go: the nodes need not have this package on their path.
+    # By value, as a script's own functions go: the nodes need not have these modules on their path.
     ray.cloudpickle.register_pickle_by_value(sys.modules["tools.grid"])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["stages.lib.progress"])
     board = ray.remote(num_cpus=0)(Board).remote()
     task = ray.remote(run_point)
     todo = [p for p in points if p.name not in claim.done]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from subprocess import PIPE, STDOUT
 
+from stages.lib import progress
 from tools.grid import GridError
 from tools.grid.points import Point, exp_ref
 from tools.grid.repository import Remotes, parse_refs
@@ -239,9 +240,6 @@ _TEXT = {"stdout": PIPE, "stderr": STDOUT, "text": True}
 STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
 
 
-EPOCH = re.compile(r"^(.+?): epoch (\d+)/(\d+)")
-
-
 def point_env(clone: Path) -> dict[str, str]:
     """The environment of a point's commands: this Python's tools first, no analytics, and
     DVC's site cache in the clone's folder (see `site_cache`)."""
@@ -278,8 +276,8 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
                 log.append(line.rstrip("\n"))
                 if found := STAGE.search(line):
                     status(found.group(1) or f"{found.group(2)} (restored)")
-                elif found := EPOCH.match(line):
-                    status(f"{found.group(1)}, epoch {found.group(2)}/{found.group(3)}")
+                elif epoch := progress.parse(line):
+                    status(f"{epoch.name}, epoch {epoch.epoch}/{epoch.epochs}")
 
         # Read in a thread: Ray cancels a task by raising in its thread, which happens only
         # while that thread runs Python; blocked in a read of a stage that prints nothing for
