@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from kneed import KneeLocator
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -46,6 +45,10 @@ def elbow(sizes: Sequence[int], errors: Sequence[float]) -> int | None:
     ``kneed`` finds it; ``None`` when the curve has fewer than three points or no knee."""
     if len(sizes) < 3:
         return None
+    # Here, not at the top: kneed imports scipy.signal, and of the stages that import this
+    # module only the sweep and the report find an elbow (benchmarks/README.md: stage start-up).
+    from kneed import KneeLocator
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # kneed warns when a curve has no knee
         knee = KneeLocator(list(sizes), list(errors), curve="convex", direction="decreasing").knee
