@@ -65,12 +65,12 @@ def test_pca_determinism_may_never_differ_and_the_sweeps_verdicts_follow_its_cur
 def test_the_lines_name_each_model_and_group_beyond_tolerance():
     table = REFERENCE.table.copy()
     table.loc[0, "silhouette"] += 3 * limit_of("ae: silhouette").model
-    table.loc[table["kind"] == "vae", "code_spread"] += 2 * limit_of("vae: code_spread").mean
+    table.loc[table["kind"] == "vae", "mean_code_std"] += 2 * limit_of("vae: mean_code_std").mean
     c = comparison(dict(VERDICTS), nearcopy.compare(REFERENCE, nearcopy.Run(table, SWEEP, PCA), NOISE, 3))
     text = " ".join(reproduction.verdict_lines(c, "mnist"))
     assert not c.passes and "Beyond tolerance: the study ae seed 1: silhouette" in text
     means = text.split("Mean moves beyond tolerance: ", 1)[1]
-    assert "vae: code_spread moved by" in means  # the silhouette's mean moved too: 3 tolerances over 13 models
+    assert "vae: mean_code_std moved by" in means  # the silhouette's mean moved too: 3 tolerances over 13 models
     assert c.summary()["measures_beyond_tolerance"] == 1 and c.summary()["group_means_beyond_tolerance"] >= 1
 
 

@@ -21,16 +21,16 @@ GRID = {"sharpness_ratio": 0.5, "confidence": 0.9, "distinct_classes": 9, "class
         "neighbour_distance": 0.05, "class_change_rate": 0.3}  # fmt: skip
 
 
-def ae_row(seed: int, source: str = "fresh", *, silhouette=0.05, test_mse=0.04, spread=4.0, kl=10.0, **grid) -> dict:
+def ae_row(seed: int, source: str = "fresh", *, silhouette=0.05, test_mse=0.04, code_std=4.0, kl=10.0, **grid) -> dict:
     return robustness.table_row(
         kind="ae", seed=seed, source=source,
-        metrics={"test_mse": test_mse, "silhouette": silhouette, "knn_accuracy": 0.7, "code_std": [spread, spread]},
+        metrics={"test_mse": test_mse, "silhouette": silhouette, "knn_accuracy": 0.7, "code_std": [code_std, code_std]},
         reconstruction={"classifier_accuracy": 0.72, "sharpness_ratio": 0.27, "prior_kl": kl},
         grid=GRID | grid,
     )  # fmt: skip
 
 
-def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, spread=1.2, max_z=2.0, confidence=0.86) -> dict:
+def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, code_std=1.2, max_z=2.0, confidence=0.86) -> dict:
     sets = {f"sampling_seed_{j}": {"confidence": confidence, "class_entropy": 2.18, "frechet": 850.0 + j}
             for j in range(5)}  # fmt: skip
     samples = {"vae": {q: float(np.mean([s[q] for s in sets.values()])) for q in SAMPLE_QUALITY}, "vae_sets": sets,
@@ -38,7 +38,7 @@ def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, spread=1.2, ma
     return robustness.table_row(
         kind="vae", seed=seed, source=source,
         metrics={"test_loss": 150.0, "test_mse": 0.045, "silhouette": silhouette, "knn_accuracy": 0.7,
-                 "code_std": [spread, spread]},
+                 "code_std": [code_std, code_std]},
         reconstruction={"classifier_accuracy": 0.7, "sharpness_ratio": 0.24, "prior_kl": 0.14},
         grid=GRID | {"sharpness_ratio": 0.27}, drawn=GRID | {"class_entropy": 2.2}, samples=samples,
     )  # fmt: skip
@@ -75,14 +75,14 @@ def mixed_table(seed: int = 0, fresh: int = 10) -> pd.DataFrame:
     def aes(source: str, first: int, n: int) -> list[dict]:
         return [
             ae_row(first + i, source, silhouette=rng.normal(0.035, 0.02), test_mse=rng.normal(0.041, 0.001),
-                   spread=rng.normal(3.8, 0.6), kl=rng.lognormal(2.5, 0.4),
+                   code_std=rng.normal(3.8, 0.6), kl=rng.lognormal(2.5, 0.4),
                    sharpness_ratio=rng.normal(0.5, 0.2), confidence=rng.normal(0.92, 0.02))
             for i in range(n)
         ]  # fmt: skip
 
     def vaes(source: str, first: int, n: int) -> list[dict]:
         return [
-            vae_row(first + i, source, silhouette=rng.normal(0.03, 0.015), spread=rng.normal(1.2, 0.1),
+            vae_row(first + i, source, silhouette=rng.normal(0.03, 0.015), code_std=rng.normal(1.2, 0.1),
                     max_z=rng.gamma(4.0, 0.6), confidence=rng.normal(0.86, 0.03))
             for i in range(n)
         ]  # fmt: skip
@@ -281,8 +281,8 @@ def test_new_models_carry_the_pools_uncertainty_about_its_mean():
 def test_one_vae_against_three_autoencoders_prints_all_or_nothing():
     """The study's three runs share its one VAE: with the autoencoders alike, the VAE beats all
     three or none, far more often than three independent draws at the same share would."""
-    aes = [ae_row(s, spread=4.0) for s in range(10)]
-    t = table(aes, [vae_row(0, spread=1.0), vae_row(1, spread=7.0), vae_row(2, spread=2.0)])
+    aes = [ae_row(s, code_std=4.0) for s in range(10)]
+    t = table(aes, [vae_row(0, code_std=1.0), vae_row(1, code_std=7.0), vae_row(2, code_std=2.0)])
     chances = robustness.simulated(t, PCA, "vae_more_compact", 3)
     assert chances[3] + chances[0] > 0.99 and min(chances[3], chances[0]) > 0.2
     assert chances[3] > 2 * binom.pmf(3, 3, chances[3] + chances[2] / 3)

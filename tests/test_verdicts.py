@@ -9,10 +9,10 @@ from stages.lib.study_code import GRID_KEY
 SEEDS = (1, 2, 3)
 
 
-def ae_metrics(silhouettes=(0.1, 0.2, 0.3), mses=(0.040, 0.041, 0.042), spreads=(1.0, 2.0, 3.0), knn=0.7):
+def ae_metrics(silhouettes=(0.1, 0.2, 0.3), mses=(0.040, 0.041, 0.042), code_stds=(1.0, 2.0, 3.0), knn=0.7):
     return {
-        s: {"silhouette": sil, "test_mse": mse, "code_std": [spread, spread], "knn_accuracy": knn}
-        for s, sil, mse, spread in zip(SEEDS, silhouettes, mses, spreads, strict=True)
+        s: {"silhouette": sil, "test_mse": mse, "code_std": [code_std, code_std], "knn_accuracy": knn}
+        for s, sil, mse, code_std in zip(SEEDS, silhouettes, mses, code_stds, strict=True)
     }
 
 
@@ -42,9 +42,9 @@ def test_runs_differ_when_either_spread_is_notable():
 
 
 def test_the_widest_run_must_separate_best_and_the_narrowest_worst():
-    assert v.spread_matches_separation(SEEDS, ae_metrics()).outcome is True
-    assert v.spread_matches_separation(SEEDS, ae_metrics(spreads=(3.0, 2.0, 1.0))).outcome is False
-    assert v.spread_matches_separation(SEEDS, ae_metrics(silhouettes=(0.1, 0.3, 0.2))).outcome is False
+    assert v.width_matches_separation(SEEDS, ae_metrics()).outcome is True
+    assert v.width_matches_separation(SEEDS, ae_metrics(code_stds=(3.0, 2.0, 1.0))).outcome is False
+    assert v.width_matches_separation(SEEDS, ae_metrics(silhouettes=(0.1, 0.3, 0.2))).outcome is False
 
 
 def test_recognisable_but_blurred_counts_runs():

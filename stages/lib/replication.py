@@ -77,12 +77,12 @@ def compare(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 p = float(ttest_ind(a, b, equal_var=False).pvalue)
         tests.append(Test(name, float(a.mean()), float(b.mean()), p, budget / 2 / max(len(shared), 1)))
-    held, holds = _shares(reference, pca, study_runs), _shares(now, pca, study_runs)
-    for key, a in held.items():
-        b = holds[key]
+    shares_before, shares_after = _shares(reference, pca, study_runs), _shares(now, pca, study_runs)
+    for key, a in shares_before.items():
+        b = shares_after[key]
         table = [[int(a.sum()), int(a.size - a.sum())], [int(b.sum()), int(b.size - b.sum())]]
         p = float(fisher_exact(table).pvalue)
-        tests.append(Test(key, float(a.mean()), float(b.mean()), p, budget / 2 / len(held)))
+        tests.append(Test(key, float(a.mean()), float(b.mean()), p, budget / 2 / len(shares_before)))
     return tests
 
 

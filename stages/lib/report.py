@@ -12,7 +12,7 @@ from stages.lib.data import DATASETS
 from stages.lib.markdown import compare, image, num, table
 from stages.lib.metrics import KNN_K, SAMPLE_QUALITY, elbow, mean_std
 from stages.lib.study_code import BATCH, GRID_KEY
-from stages.lib.verdicts import STUDY_ELBOWS, Verdict, spread
+from stages.lib.verdicts import STUDY_ELBOWS, Verdict, mean_code_std
 
 OUT = Path("report/report.md")
 SAMPLE_NAMES = ("confidence", "class entropy", "Frechet distance")  # of metrics.SAMPLE_QUALITY, in words
@@ -71,7 +71,7 @@ def summary(m: Metrics, verdicts: list[Verdict], standings: list[robustness.Stan
     runs = {k: mean_std([m.ae[s][k] for s in seeds]) for k in ("test_mse", "silhouette", "knn_accuracy")}
     margins = [(r["pca_test"] - r["ae_test"], int(r["latent"])) for r in m.rows]
     smallest = min(margins)
-    ae_spread = sum(spread(m.ae[s]) for s in seeds) / len(seeds)
+    ae_code_std = sum(mean_code_std(m.ae[s]) for s in seeds) / len(seeds)
     control, vae_samples = m.samples["ae_control"], m.samples["vae"]
     return {
         "verdicts": {v.key: v.outcome for v in verdicts},
@@ -80,7 +80,7 @@ def summary(m: Metrics, verdicts: list[Verdict], standings: list[robustness.Stan
         "ae_runs": runs,
         "ae_over_pca_test_mse_2d": runs["test_mse"]["mean"] / m.pca["test_mse"],
         "smallest_pca_minus_ae_margin": {"size": smallest[1], "value": smallest[0]},
-        "vae_over_ae_code_std": spread(m.vae) / ae_spread,
+        "vae_over_ae_code_std": mean_code_std(m.vae) / ae_code_std,
         "vae_over_control_confidence": vae_samples["confidence"] / control["confidence"],
         "vae_over_control_frechet": vae_samples["frechet"] / control["frechet"],
     }

@@ -88,7 +88,7 @@ def table_row(
     sample sets (metrics/samples.json's ``vae``, ``vae_sets``, ``class_share_gap``)."""
     row = {"kind": kind, "seed": seed, "source": source}
     row |= {k: metrics[k] for k in ("test_loss", "test_mse", "silhouette", "knn_accuracy") if k in metrics}
-    row["code_spread"] = verdicts.spread(metrics)
+    row["mean_code_std"] = verdicts.mean_code_std(metrics)
     row |= {f"recon_{k}": reconstruction[k] for k in RECONSTRUCTION_MEASURES}
     row |= {f"grid_{k}": grid[k] for k in GRID_MEASURES}
     if drawn is not None:
@@ -118,7 +118,7 @@ class Model:
             return {k: row[f"{prefix}{k}"] for k in keys}
 
         metrics = {k: row[k] for k in ("test_mse", "silhouette", "knn_accuracy") if k in row}
-        metrics["code_std"] = [row["code_spread"]]  # its mean is the spread the rules read
+        metrics["code_std"] = [row["mean_code_std"]]  # its mean is the value the rules read
         vae = row["kind"] == "vae"
         sets = sorted({c.split("_", 1)[0] for c in row.index if c.startswith("set") and pd.notna(row[c])})
         samples = {
@@ -181,7 +181,7 @@ VAE_RULES: dict[str, Callable[[Model], Verdict]] = {
 # The claims about the study's runs together, on every set of that many autoencoders.
 RUNS_RULES: dict[str, Callable[[Sequence[Model]], Verdict]] = {
     "runs_differ_notably": lambda t: verdicts.runs_differ(range(len(t)), {i: a.metrics for i, a in enumerate(t)}),
-    "compressed_run_overlaps_expansive_run_separates": lambda t: verdicts.spread_matches_separation(
+    "compressed_run_overlaps_expansive_run_separates": lambda t: verdicts.width_matches_separation(
         range(len(t)), {i: a.metrics for i, a in enumerate(t)}
     ),
 }
@@ -196,7 +196,7 @@ DESIGNS = {
 }  # fmt: skip
 
 
-def holds(v: Verdict) -> bool:
+def held(v: Verdict) -> bool:
     """A verdict on one draw holds: in its one run, or outright."""
     return v.outcome == v.runs if v.runs is not None else bool(v.outcome)
 
@@ -226,7 +226,7 @@ class Pool:
         vaes = [Model.of(r) for _, r in table[table["kind"] == "vae"].iterrows()]
 
         def outcomes(rule: Callable, draws: Sequence) -> np.ndarray:
-            return np.array([holds(rule(*d)) for d in draws], dtype=bool)
+            return np.array([held(rule(*d)) for d in draws], dtype=bool)
 
         pairs = [(a, v) for a in aes for v in vaes]
         shape = (len(aes), len(vaes))
@@ -352,11 +352,11 @@ SIMULATED = {
     "ae_separates_better_than_pca": ("silhouette",),
     "ae_reconstructs_better_than_pca": ("test_mse",),
     "pca_blurrier_than_ae": ("recon_sharpness_ratio",),
-    "vae_more_compact": ("code_spread",),
+    "vae_more_compact": ("mean_code_std",),
     "vae_closer_to_normal": ("recon_prior_kl",),
     "vae_clusters_more_distinct": ("silhouette", "knn_accuracy"),
     "runs_differ_notably": ("test_mse", "silhouette"),
-    "compressed_run_overlaps_expansive_run_separates": ("code_spread", "silhouette"),
+    "compressed_run_overlaps_expansive_run_separates": ("mean_code_std", "silhouette"),
 }
 SIMULATIONS = 2000  # study procedures per count claim; a chance's Monte Carlo error is below 1.2%
 
@@ -367,7 +367,7 @@ def with_measures(model: Model, values: dict[str, float]) -> Model:
     for column, value in values.items():
         if column.startswith("recon_"):
             reconstruction[column.removeprefix("recon_")] = value
-        elif column == "code_spread":
+        elif column == "mean_code_std":
             metrics["code_std"] = [value]
         else:
             metrics[column] = value
@@ -421,12 +421,12 @@ def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0
     aes = models("ae", runs)
     if design == "ae":
         rule = _ae_rules(pca)[key]
-        printed = [sum(holds(rule(a)) for a in sim) for sim in aes]
+        printed = [sum(held(rule(a)) for a in sim) for sim in aes]
     elif design == "pairs":
         pairs = zip(aes, models("vae", 1), strict=True)
-        printed = [sum(holds(PAIRS_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
+        printed = [sum(held(PAIRS_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
     else:
-        printed = [holds(RUNS_RULES[key](sim)) for sim in aes]
+        printed = [held(RUNS_RULES[key](sim)) for sim in aes]
     return {o: float((printed.count(o) + PRIOR) / (SIMULATIONS + PRIOR * len(outcomes))) for o in outcomes}
 
 
@@ -510,7 +510,7 @@ def spread_panels(table: pd.DataFrame, pca: dict) -> list[tuple[str, dict, float
          pca["reconstruction"]["sharpness_ratio"], False),
         ("AE grid clearer: grid sharpness", each("grid_sharpness_ratio", "AE", "VAE"), None, False),
         ("AE grid clearer: grid confidence", each("grid_confidence", "AE", "VAE"), None, False),
-        ("VAE more compact: code spread", each("code_spread", "AE", "VAE"), None, True),
+        ("VAE more compact: mean code std", each("mean_code_std", "AE", "VAE"), None, True),
         ("VAE closer to N(0, I): KL of the codes", each("recon_prior_kl", "AE", "VAE"), None, True),
         ("VAE clusters more distinct: silhouette", each("silhouette", "AE", "VAE"), None, False),
         ("samples recognisable: lowest set confidence", {"VAE": of(vae, over_sets("confidence", np.min))},
@@ -567,4 +567,4 @@ def disagrees(v: Verdict, r: Standing | None) -> bool:
     the study printed less than every run, or the pool does not hold and it printed any."""
     if r is None or r.label not in ("holds", "does not hold"):
         return False
-    return not holds(v) if r.label == "holds" else bool(v.outcome)  # a count of 0 is no run
+    return not held(v) if r.label == "holds" else bool(v.outcome)  # a count of 0 is no run

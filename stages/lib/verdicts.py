@@ -50,7 +50,7 @@ class Verdict:
         return "holds in no run" if self.outcome == 0 else f"holds in {self.outcome} of {self.runs} runs"
 
 
-def spread(m: dict) -> float:
+def mean_code_std(m: dict) -> float:
     """The mean over axes of a model's code std (metrics' ``code_std``): how wide its space is."""
     return sum(m["code_std"]) / len(m["code_std"])
 
@@ -77,13 +77,13 @@ def _against_each_seed(
     name: str,
     value: float,
     per_seed: dict[int, float],
-    holds: Callable[[float, float], bool],
+    compare: Callable[[float, float], bool],
     digits: int = 3,
 ) -> Verdict:
     """A claim that compares one model's number with the autoencoder's of every seed:
-    ``holds(value, per_seed[s])`` decides each run."""
+    ``compare(value, per_seed[s])`` decides each run."""
     pairs = [(name, value)] + [(f"AE seed {s}", v) for s, v in per_seed.items()]
-    outcome = sum(bool(holds(value, v)) for v in per_seed.values())
+    outcome = sum(bool(compare(value, v)) for v in per_seed.values())
     return Verdict(key, claim, measure, _values(pairs, digits), rule, outcome, len(per_seed))
 
 
@@ -100,14 +100,17 @@ def runs_differ(seeds: Sequence[int], ae: dict) -> Verdict:
     )
 
 
-def spread_matches_separation(seeds: Sequence[int], ae: dict) -> Verdict:
-    widest, narrowest = (f(seeds, key=lambda s: spread(ae[s])) for f in (max, min))
+def width_matches_separation(seeds: Sequence[int], ae: dict) -> Verdict:
+    widest, narrowest = (f(seeds, key=lambda s: mean_code_std(ae[s])) for f in (max, min))
     best, worst = (f(seeds, key=lambda s: ae[s]["silhouette"]) for f in (max, min))
     return Verdict(
         "compressed_run_overlaps_expansive_run_separates",
         'one run "more compressed, more overlap", another "more expansive, clearer separation"',
-        "per seed: mean code std (spread) and silhouette",
-        "; ".join(f"seed {s}: spread {num(spread(ae[s]), 3)}, silhouette {num(ae[s]['silhouette'], 2)}" for s in seeds),
+        "per seed: mean code std and silhouette",
+        "; ".join(
+            f"seed {s}: code std {num(mean_code_std(ae[s]), 3)}, silhouette {num(ae[s]['silhouette'], 2)}"
+            for s in seeds
+        ),
         "the widest run separates best and the narrowest worst",
         len(seeds) > 1 and widest == best and narrowest == worst,
     )
@@ -116,7 +119,7 @@ def spread_matches_separation(seeds: Sequence[int], ae: dict) -> Verdict:
 def recognisable_but_blurred(seeds: Sequence[int], judge: dict) -> Verdict:
     rec = judge["reconstructions"]
 
-    def holds(s: int) -> bool:
+    def in_run(s: int) -> bool:
         r = rec[f"ae_seed_{s}"]
         return r["classifier_accuracy"] >= RECOGNISABLE and r["sharpness_ratio"] < 1
 
@@ -129,7 +132,7 @@ def recognisable_but_blurred(seeds: Sequence[int], judge: dict) -> Verdict:
             for k, r in rec.items()
         ),
         f"accuracy at least {RECOGNISABLE} and sharpness below 1, per seed",
-        _per_run(seeds, holds),
+        _per_run(seeds, in_run),
         len(seeds),
     )
 
@@ -144,7 +147,7 @@ def pca_blurrier(seeds: Sequence[int], judge: dict) -> Verdict:
         name="PCA",
         value=rec["pca"]["sharpness_ratio"],
         per_seed={s: rec[f"ae_seed_{s}"]["sharpness_ratio"] for s in seeds},
-        holds=operator.lt,
+        compare=operator.lt,
         digits=2,
     )
 
@@ -158,7 +161,7 @@ def ae_separates_better(seeds: Sequence[int], ae: dict, pca: dict) -> Verdict:
         name="PCA",
         value=pca["silhouette"],
         per_seed={s: ae[s]["silhouette"] for s in seeds},
-        holds=operator.lt,
+        compare=operator.lt,
     )
 
 
@@ -171,7 +174,7 @@ def ae_reconstructs_better(seeds: Sequence[int], ae: dict, pca: dict) -> Verdict
         name="PCA",
         value=pca["test_mse"],
         per_seed={s: ae[s]["test_mse"] for s in seeds},
-        holds=operator.gt,
+        compare=operator.gt,
         digits=4,
     )
 
@@ -294,11 +297,11 @@ def vae_more_compact(seeds: Sequence[int], ae: dict, vae: dict) -> Verdict:
         key="vae_more_compact",
         claim="the VAE's latent space is more compact",
         measure="mean code std of the test codes",
-        rule="the VAE's spread below the AE's, per seed",
+        rule="the VAE's mean code std below the AE's, per seed",
         name="VAE",
-        value=spread(vae),
-        per_seed={s: spread(ae[s]) for s in seeds},
-        holds=operator.lt,
+        value=mean_code_std(vae),
+        per_seed={s: mean_code_std(ae[s]) for s in seeds},
+        compare=operator.lt,
     )
 
 
@@ -312,12 +315,12 @@ def vae_closer_to_prior(seeds: Sequence[int], judge: dict) -> Verdict:
         name="VAE",
         value=rec["vae"]["prior_kl"],
         per_seed={s: rec[f"ae_seed_{s}"]["prior_kl"] for s in seeds},
-        holds=operator.lt,
+        compare=operator.lt,
     )
 
 
 def vae_separates_better(seeds: Sequence[int], ae: dict, vae: dict) -> Verdict:
-    def holds(s: int) -> bool:
+    def in_run(s: int) -> bool:
         return vae["silhouette"] > ae[s]["silhouette"] and vae["knn_accuracy"] > ae[s]["knn_accuracy"]
 
     return Verdict(
@@ -327,7 +330,7 @@ def vae_separates_better(seeds: Sequence[int], ae: dict, vae: dict) -> Verdict:
         f"VAE {num(vae['silhouette'], 3)} / {num(vae['knn_accuracy'], 3)}; "
         + "; ".join(f"AE seed {s} {num(ae[s]['silhouette'], 3)} / {num(ae[s]['knn_accuracy'], 3)}" for s in seeds),
         "both higher for the VAE, per seed",
-        _per_run(seeds, holds),
+        _per_run(seeds, in_run),
         len(seeds),
     )
 
@@ -392,7 +395,7 @@ def all_verdicts(
     elbow = sweep["elbow"]
     return [
         runs_differ(seeds, ae),
-        spread_matches_separation(seeds, ae),
+        width_matches_separation(seeds, ae),
         recognisable_but_blurred(seeds, judge),
         ae_separates_better(seeds, ae, pca),
         ae_reconstructs_better(seeds, ae, pca),
