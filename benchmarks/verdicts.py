@@ -1,6 +1,6 @@
 """What the pooled verdicts cost: ``robustness.analyse`` (every rule on every draw of the pool,
 the study's procedure as a distribution) and ``replication.false_alarms`` (the re-seeded check
-between halves of the pool) on the committed per-seed table, and on a pool the size of 30 fresh
+between halves of the pool) on the committed per-model table, and on a pool the size of 30 fresh
 seeds made by resampling its rows; beside it, the robustness layer's training time is in the
 stage timings (benchmarks.study).
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from stages.lib import io, replication, robustness
 
-TABLE = Path("metrics/seeds.csv")
+TABLE = Path("metrics/models.csv")
 
 
 def pool_of(table: pd.DataFrame, fresh: int) -> pd.DataFrame:

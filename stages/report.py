@@ -5,7 +5,7 @@ Each section is one function of the metrics; no number in the prose is typed by 
 verdicts and a few summary numbers are also written as metrics, so experiments compare on them.
 
 Reads:  params.yaml (dataset, ae, latent_grid, pca, vae, prior_grid, sample, robustness and every
-        seed), metrics/ (robustness.json: every claim over the pooled models; seeds.csv: every
+        seed), metrics/ (robustness.json: every claim over the pooled models; models.csv: every
         model's measures), plots/sweep.csv,
         reference/<dataset>.json (the reference run, if any); it links the figure stages' PNGs.
 Writes: report/report.md,

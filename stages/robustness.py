@@ -1,5 +1,5 @@
 """Measure every model of the study and of the robustness layer alike, and judge how solid each
-verdict is: the per-seed table (one row per autoencoder and VAE: the study's own and the fresh
+verdict is: the per-model table (one row per autoencoder and VAE: the study's own and the fresh
 ones), each claim's rule over the pooled models, the chance of each verdict the study's
 procedure prints (three autoencoders, one VAE), and the spread of the sample measures over
 classifiers (the instrument's own). Judging only: the fresh models come from `train_fresh`.
@@ -9,7 +9,7 @@ Reads:  params.yaml (ae.seeds, vae.seed, classifier.seed, latent_grid, prior_gri
         models/ae/, models/vae/, models/classifier/, models/fresh/, metrics/ae/,
         metrics/vae.json, metrics/judge.json, metrics/samples.json, metrics/pca.json
         (the study's own measures, taken as its stages wrote them).
-Writes: metrics/seeds.csv (the per-seed table: every autoencoder, VAE and classifier),
+Writes: metrics/models.csv (the per-model table: every autoencoder, VAE and classifier),
         metrics/robustness.json (per claim: the pooled share, interval and label, the chance of
         each printable verdict, its 95% predictive set; the classifiers' spread; the false alarms
         of `make check`'s replication test between halves of the pool), plots/robustness/spread.png.
@@ -114,7 +114,7 @@ def main() -> None:
         "check": {"reseeded": replication.false_alarms(table, pca, study_runs)},
     }
     with io.transaction() as out:
-        out.write_bytes(Path("metrics/seeds.csv"), table.to_csv(index=False, lineterminator="\n").encode())
+        out.write_bytes(Path("metrics/models.csv"), table.to_csv(index=False, lineterminator="\n").encode())
         out.write_json(Path("metrics/robustness.json"), result)
         out.save_figure(Path("plots/robustness/spread.png"), plots.spread_figure(robustness.spread_panels(table, pca)))
 

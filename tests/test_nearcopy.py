@@ -69,7 +69,7 @@ def test_every_measure_of_every_model_is_compared():
     models = long.index.get_level_values("model")
     assert "the study ae seed 1" in models and "fresh vae seed 109" in models and "fresh classifier seed 2" in models
     assert {"sweep latent 2", "PCA"} <= set(models)
-    # Every cell of the per-seed table that holds a number, the sweep's four curves, PCA's measures.
+    # Every cell of the per-model table that holds a number, the sweep's four curves, PCA's measures.
     cells = int(REFERENCE.table[measure_columns(REFERENCE.table)].notna().sum().sum())
     assert len(long) == cells + 4 * len(SWEEP) + 2 + 3
     assert long.loc[("sweep latent 3", "ae_test"), "relative"] and not long.loc[("the study ae seed 1", "test_mse"),
@@ -177,7 +177,7 @@ def test_every_design_names_its_draws_in_the_pools_order():
     names = nearcopy._draw_names(REFERENCE.table, 3)
     for key, design in robustness.DESIGNS.items():
         assert len(names[design]) == pool.draws(key).size, key
-    assert names["pairs"][1] == "the study ae seed 1 with fresh vae seed 100"
+    assert names["vae_against_each_ae"][1] == "the study ae seed 1 with fresh vae seed 100"
 
 
 # --- other seeds: pool against pool ----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""How solid is each verdict: the per-seed table, each claim's rule over the pooled models, the
+"""How solid is each verdict: the per-model table, each claim's rule over the pooled models, the
 pooled interval and labels, and the study's procedure as a distribution."""
 
 import math
@@ -45,7 +45,7 @@ def vae_row(seed: int, source: str = "fresh", *, silhouette=0.03, code_std=1.2, 
 
 
 def table(aes: list[dict], vaes: list[dict]) -> pd.DataFrame:
-    """A per-seed table as the robustness stage writes it: the study's models first."""
+    """A per-model table as the robustness stage writes it: the study's models first."""
     return pd.DataFrame(aes + vaes)
 
 
@@ -115,8 +115,8 @@ def test_each_draws_rule_is_its_verdicts_rule(seed):
         outcome = {
             "ae": lambda k: int(pool.ae[k][:3].sum()),
             "vae": lambda k: bool(pool.vae[k][0]),
-            "pair": lambda k: bool(pool.pairs[k][0, 0]),
-            "pairs": lambda k: int(pool.pairs[k][:3, 0].sum()),
+            "one_pair": lambda k: bool(pool.pairs[k][0, 0]),
+            "vae_against_each_ae": lambda k: int(pool.pairs[k][:3, 0].sum()),
             "runs": lambda k: bool(pool.runs[k][first_triple]),
         }[design](key)
         assert outcome == printed[key].outcome, key

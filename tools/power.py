@@ -26,7 +26,7 @@ from stages.lib import io, nearcopy, reproduction
 
 REFERENCE = Path("reference/mnist.json")
 FORMER_LIMIT = 4.521170372269192  # sqrt(2) z at the former check's Bonferroni level, in seed SDs
-# The measures the former check limited (its headline metrics), as per-seed table groups.
+# The measures the former check limited (its headline metrics), as per-model table groups.
 FORMER = {
     "ae: test_mse", "ae: silhouette", "ae: knn_accuracy", "vae: test_loss", "vae: test_mse", "vae: silhouette",
     "vae: knn_accuracy", "vae: recon_prior_kl", "vae: samples_confidence", "vae: samples_class_entropy",

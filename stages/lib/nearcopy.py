@@ -2,7 +2,7 @@
 
 A rerun with the study's seeds on another CPU trains the same models through other rounding:
 each model lands near its own counterpart in the reference, not anywhere in the seed-to-seed
-spread. So every measure of every model (the per-seed table's rows: the study's autoencoders
+spread. So every measure of every model (the per-model table's rows: the study's autoencoders
 and VAE, the fresh ones, the classifiers; the sweep's train and test errors at every size; PCA)
 is compared with the same model's in the reference, against a tolerance made of **measured
 arithmetic noise**: the differences between two runs of the same seeds on two arithmetic paths
@@ -79,7 +79,7 @@ def model_name(kind: str, source: str, seed: int) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """One run's outputs as the check reads them: the per-seed table (metrics/seeds.csv), the
+    """One run's outputs as the check reads them: the per-model table (metrics/models.csv), the
     sweep (plots/sweep.csv) and PCA (metrics/pca.json with its ``reconstruction`` measures)."""
 
     table: pd.DataFrame
@@ -326,7 +326,7 @@ def _draw_names(table: pd.DataFrame, study_runs: int) -> dict[str, Sequence[str]
     return {
         "ae": aes,
         "vae": vaes,
-        "pair": pairs,
-        "pairs": pairs,
+        "one_pair": pairs,
+        "vae_against_each_ae": pairs,
         "runs": [", ".join(t) for t in combinations(aes, study_runs)],
     }

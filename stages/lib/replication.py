@@ -64,7 +64,7 @@ def _shares(table: pd.DataFrame, pca: dict, study_runs: int) -> dict[str, np.nda
 def compare(
     reference: pd.DataFrame, now: pd.DataFrame, pca: dict, study_runs: int, budget: float = FALSE_ALARMS
 ) -> list[Test]:
-    """Every test of ``now``'s pool against ``reference``'s (both per-seed tables)."""
+    """Every test of ``now``'s pool against ``reference``'s (both per-model tables)."""
     before, after = _measures(reference), _measures(now)
     shared = [k for k in before if k in after]
     tests = []

@@ -137,15 +137,15 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
 STUDY_HAD = {
     "ae": "its {runs} autoencoders",
     "vae": "its one VAE",
-    "pair": "its first autoencoder's grid and its one VAE",
-    "pairs": "its one VAE against each of its {runs} autoencoders",
+    "one_pair": "its first autoencoder's grid and its one VAE",
+    "vae_against_each_ae": "its one VAE against each of its {runs} autoencoders",
     "runs": "its {runs} autoencoders together",
 }
 POOL_UNITS = {
     "ae": "autoencoders",
     "vae": "VAEs",
-    "pair": "autoencoder-VAE pairs",
-    "pairs": "autoencoder-VAE pairs",
+    "one_pair": "autoencoder-VAE pairs",
+    "vae_against_each_ae": "autoencoder-VAE pairs",
     "runs": "sets of {runs} autoencoders",
 }
 
@@ -253,7 +253,7 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
         "\n## How solid is each verdict\n\n"
         + fresh
         + f" The pool is every model measured alike: {pool['autoencoders']} autoencoders and {pool['vaes']} "
-        "VAEs, the study's own included, one row each in [metrics/seeds.csv](../metrics/seeds.csv). Each "
+        "VAEs, the study's own included, one row each in [metrics/models.csv](../metrics/models.csv). Each "
         "claim's own rule, the function that decides its verdict above, is applied to every draw of the "
         "models it reads: one autoencoder, one VAE, an autoencoder and a VAE, or "
         f"{runs} autoencoders for claims {of_runs}, which speak of the study's {runs} runs.\n\n"

@@ -7,7 +7,7 @@
 - **Other seeds**: other models; the question is whether the conclusions replicate, pool
   against pool (``replication``), with a false-alarm rate measured out of sample.
 
-The reference (``reference/<dataset>.json``, kept in git) holds one run's verdicts, its per-seed
+The reference (``reference/<dataset>.json``, kept in git) holds one run's verdicts, its per-model
 table, sweep and PCA measures, its seeds, the machine that made it, and the arithmetic noise
 of its measures with how and where it was measured. It is written on purpose, never by
 ``dvc repro``: ``make reference`` and ``make noise`` (``python -m tools.check``).
@@ -58,12 +58,12 @@ def read_run(folder: Path = Path(".")) -> nearcopy.Run:
     pca = io.read_json(folder / "metrics/pca.json")
     judge = io.read_json(folder / "metrics/judge.json")
     pca = {k: pca[k] for k in nearcopy.PCA_MEASURES} | {"reconstruction": judge["reconstructions"]["pca"]}
-    table = pd.read_csv(folder / "metrics/seeds.csv")
+    table = pd.read_csv(folder / "metrics/models.csv")
     return nearcopy.Run(table, pd.read_csv(folder / "plots/sweep.csv"), pca)
 
 
 def records(table: pd.DataFrame) -> list[dict]:
-    """The per-seed table as JSON: a model's row without the measures its kind has not."""
+    """The per-model table as JSON: a model's row without the measures its kind has not."""
     return [{k: v for k, v in row.items() if not pd.isna(v)} for row in table.to_dict(orient="records")]
 
 

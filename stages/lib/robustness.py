@@ -2,7 +2,7 @@
 procedure as a distribution over the verdicts it can print.
 
 The pool is the study's own models (its autoencoders and its VAE) and the fresh ones of the
-``train_fresh`` stage, one row each in the per-seed table (metrics/seeds.csv). Each claim's
+``train_fresh`` stage, one row each in the per-model table (metrics/models.csv). Each claim's
 rule, the function in ``verdicts`` that decides the report's verdict, is applied to every draw
 of the models it reads: one autoencoder (claims judged per run), one VAE (its sample sets), an
 autoencoder and a VAE (claims that compare the two), or three autoencoders (the claims about
@@ -68,7 +68,7 @@ GRID_MEASURES = (
     "class_change_rate",
 )
 RECONSTRUCTION_MEASURES = ("classifier_accuracy", "sharpness_ratio", "prior_kl")
-# --- the per-seed table --------------------------------------------------------------------
+# --- the per-model table --------------------------------------------------------------------
 
 
 def table_row(
@@ -82,7 +82,7 @@ def table_row(
     drawn: dict | None = None,
     samples: dict | None = None,
 ) -> dict:
-    """One model's row of the per-seed table, from measures in the shapes of the study's metrics
+    """One model's row of the per-model table, from measures in the shapes of the study's metrics
     files: ``metrics`` (metrics/ae/seed_<s>.json or metrics/vae.json), ``reconstruction`` and
     ``grid`` (metrics/judge.json's), and for a VAE its grid as the study's code drew it and its
     sample sets (metrics/samples.json's ``vae``, ``vae_sets``, ``class_share_gap``)."""
@@ -103,7 +103,7 @@ def table_row(
 
 @dataclass(frozen=True)
 class Model:
-    """A row of the per-seed table in the shapes the verdict functions read."""
+    """A row of the per-model table in the shapes the verdict functions read."""
 
     seed: int
     metrics: dict
@@ -159,13 +159,13 @@ def _grids(a: Model, v: Model) -> dict:
 
 
 # Claims read off one autoencoder's grid (the study's first) against its VAE's: one outcome.
-PAIR_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
+ONE_PAIR_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
     "ae_grid_clearer_than_vae": lambda a, v: verdicts.ae_grid_clearer(_grids(a, v)),
     "vae_grid_more_varied": lambda a, v: verdicts.vae_grid_more_varied(_grids(a, v)),
     "vae_grid_smoother": lambda a, v: verdicts.vae_grid_smoother(_grids(a, v)),
 }
 # Claims that compare its one VAE with each of its autoencoders: a count of runs.
-PAIRS_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
+AGAINST_EACH_AE_RULES: dict[str, Callable[[Model, Model], Verdict]] = {
     "vae_more_compact": lambda a, v: verdicts.vae_more_compact([0], {0: a.metrics}, v.metrics),
     "vae_closer_to_normal": lambda a, v: verdicts.vae_closer_to_prior(
         [0], {"reconstructions": {AE_KEY: a.reconstruction, "vae": v.reconstruction}}
@@ -189,8 +189,8 @@ RUNS_RULES: dict[str, Callable[[Sequence[Model]], Verdict]] = {
 DESIGNS = {
     **dict.fromkeys(("ae_reconstructions_recognisable_but_blurred", "ae_separates_better_than_pca",
                      "ae_reconstructs_better_than_pca", "pca_blurrier_than_ae"), "ae"),
-    **dict.fromkeys(PAIR_RULES, "pair"),
-    **dict.fromkeys(PAIRS_RULES, "pairs"),
+    **dict.fromkeys(ONE_PAIR_RULES, "one_pair"),
+    **dict.fromkeys(AGAINST_EACH_AE_RULES, "vae_against_each_ae"),
     **dict.fromkeys(VAE_RULES, "vae"),
     **dict.fromkeys(RUNS_RULES, "runs"),
 }  # fmt: skip
@@ -220,7 +220,7 @@ class Pool:
 
     @classmethod
     def of(cls, table: pd.DataFrame, pca: dict, study_runs: int) -> Pool:
-        """``table``: the per-seed table, the study's models first (as the robustness stage writes
+        """``table``: the per-model table, the study's models first (as the robustness stage writes
         it); ``pca``: metrics/pca.json with PCA's ``reconstruction`` measures."""
         aes = [Model.of(r) for _, r in table[table["kind"] == "ae"].iterrows()]
         vaes = [Model.of(r) for _, r in table[table["kind"] == "vae"].iterrows()]
@@ -236,7 +236,9 @@ class Pool:
             vaes=len(vaes),
             ae={k: outcomes(rule, [(a,) for a in aes]) for k, rule in _ae_rules(pca).items()},
             vae={k: outcomes(rule, [(v,) for v in vaes]) for k, rule in VAE_RULES.items()},
-            pairs={k: outcomes(rule, pairs).reshape(shape) for k, rule in (PAIR_RULES | PAIRS_RULES).items()},
+            pairs={
+                k: outcomes(rule, pairs).reshape(shape) for k, rule in (ONE_PAIR_RULES | AGAINST_EACH_AE_RULES).items()
+            },
             runs={
                 k: outcomes(lambda *t, rule=rule: rule(t), list(combinations(aes, study_runs)))
                 for k, rule in RUNS_RULES.items()
@@ -255,8 +257,8 @@ class Pool:
         return {
             "ae": self.autoencoders,
             "vae": self.vaes,
-            "pair": min(self.autoencoders, self.vaes),
-            "pairs": min(self.autoencoders, self.vaes),
+            "one_pair": min(self.autoencoders, self.vaes),
+            "vae_against_each_ae": min(self.autoencoders, self.vaes),
             "runs": self.autoencoders // self.study_runs,
         }[DESIGNS[key]]
 
@@ -362,7 +364,7 @@ SIMULATIONS = 2000  # study procedures per count claim; a chance's Monte Carlo e
 
 
 def with_measures(model: Model, values: dict[str, float]) -> Model:
-    """``model`` with the per-seed table's measures ``values`` (its column names) in place."""
+    """``model`` with the per-model table's measures ``values`` (its column names) in place."""
     metrics, reconstruction = dict(model.metrics), dict(model.reconstruction)
     for column, value in values.items():
         if column.startswith("recon_"):
@@ -382,7 +384,7 @@ def new_models(rows: pd.DataFrame, columns: Sequence[str], count: int, rng: np.r
     no more models than measures, whose covariance is singular, each measure is drawn alone."""
     x = rows[list(columns)].to_numpy(dtype=float)
     if not np.isfinite(x).all():
-        raise ValueError(f"the per-seed table lacks a value of {', '.join(columns)}: the simulation needs every one")
+        raise ValueError(f"the per-model table lacks a value of {', '.join(columns)}: the simulation needs every one")
     n = len(x)
     out = np.broadcast_to(x.mean(axis=0), (SIMULATIONS, count, len(columns))).copy()
     free = np.flatnonzero(x.std(axis=0) > 0)
@@ -410,7 +412,7 @@ def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0
     columns, design = SIMULATED[key], DESIGNS[key]
     kinds = {kind: table[table["kind"] == kind] for kind in ("ae", "vae")}
     outcomes: list[bool | int] = [True, False] if design == "runs" else list(range(runs + 1))
-    if any(len(kinds[kind]) < 2 for kind in (("ae", "vae") if design == "pairs" else ("ae",))):
+    if any(len(kinds[kind]) < 2 for kind in (("ae", "vae") if design == "vae_against_each_ae" else ("ae",))):
         return dict.fromkeys(outcomes, 1 / len(outcomes))
     template = {kind: Model.of(frame.iloc[0]) for kind, frame in kinds.items()}
 
@@ -422,9 +424,9 @@ def simulated(table: pd.DataFrame, pca: dict, key: str, runs: int, seed: int = 0
     if design == "ae":
         rule = _ae_rules(pca)[key]
         printed = [sum(held(rule(a)) for a in sim) for sim in aes]
-    elif design == "pairs":
+    elif design == "vae_against_each_ae":
         pairs = zip(aes, models("vae", 1), strict=True)
-        printed = [sum(held(PAIRS_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
+        printed = [sum(held(AGAINST_EACH_AE_RULES[key](a, vae)) for a in sim) for sim, (vae,) in pairs]
     else:
         printed = [held(RUNS_RULES[key](sim)) for sim in aes]
     return {o: float((printed.count(o) + PRIOR) / (SIMULATIONS + PRIOR * len(outcomes))) for o in outcomes}
@@ -434,7 +436,7 @@ def printed(pool: Pool, key: str) -> dict[bool | int, float]:
     """The chance of each verdict the study's procedure prints for claim ``key``, one outside
     SIMULATED: one yes or no, from the pool's share under the Jeffreys prior."""
     design = DESIGNS[key]
-    if design == "pair":
+    if design == "one_pair":
         k, n = pool.pairs[key].sum(axis=0), pool.autoencoders
         chance = float(np.mean((k + PRIOR) / (n + 2 * PRIOR)))
     else:  # one VAE: the effective draws carry the share's weight
@@ -455,7 +457,7 @@ def predictive_set(chances: dict[bool | int, float], level: float) -> list[bool 
 
 
 def analyse(table: pd.DataFrame, pca: dict, study_runs: int) -> dict:
-    """metrics/robustness.json's claims from the per-seed table (the study's models first): per
+    """metrics/robustness.json's claims from the per-model table (the study's models first): per
     claim the pooled conclusion, the chance of each verdict the study's procedure prints and its
     95% predictive set."""
     pool = Pool.of(table, pca, study_runs)
@@ -482,7 +484,7 @@ def analyse(table: pd.DataFrame, pca: dict, study_runs: int) -> dict:
 
 
 def spread_panels(table: pd.DataFrame, pca: dict) -> list[tuple[str, dict, float | None, bool]]:
-    """The per-seed measures behind the claims with one number per model and a threshold, for
+    """The per-model measures behind the claims with one number per model and a threshold, for
     :func:`plots.spread_figure`: (title, {group: (values, is the study's)}, threshold, log)."""
     kinds = {"AE": table[table["kind"] == "ae"], "VAE": table[table["kind"] == "vae"]}
     vae = kinds["VAE"]
