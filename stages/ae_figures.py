@@ -34,7 +34,7 @@ def main() -> None:
             test=test,
             classes=DATASETS[p.dataset].classes,
             limit=p.latent_grid.range,
-            size=p.latent_grid.size,
+            size=p.latent_grid.cells,
         )
 
 

@@ -23,7 +23,7 @@ def main() -> None:
     seed = p.ae.seeds[0]
     test = load_split(DATA_DIR, "test", setup("cpu"))
     ae, vae = load_model(Path(f"models/ae/seed_{seed}")), load_model(Path("models/vae"))
-    ae_grid, vae_grid = (p.latent_grid.range, p.latent_grid.size), (p.prior_grid.range, p.prior_grid.size)
+    ae_grid, vae_grid = (p.latent_grid.range, p.latent_grid.cells), (p.prior_grid.range, p.prior_grid.cells)
     panels = []
     for name, encode, decode, latent, (limit, size) in (
         (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, ae_grid),

@@ -9,7 +9,7 @@ study's code drew it (an independent prior sample in every cell), and the silhou
 PCA scatter as the study's code drew it (102 shuffled training batches, a 128-image fit).
 
 Reads:  params.yaml (ae.seeds, grid, pca.components, pca.seed, vae.seed, prior_grid.range,
-        prior_grid.size), models/ae/, models/pca/, models/vae/, models/classifier/, data/idx.
+        prior_grid.cells), models/ae/, models/pca/, models/vae/, models/classifier/, data/idx.
 Writes: metrics/judge.json, plots/vae/study_grid.png.
 """
 
@@ -35,8 +35,8 @@ def main() -> None:
     pca = PCACodec(**tensors)
 
     first = autoencoders[p.ae.seeds[0]]
-    size = p.prior_grid.size
-    as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, size, p.vae.seed))
+    cells = p.prior_grid.cells
+    as_drawn = predict(vae.decode, study_code.prior_grid_codes(vae.config.latent, cells, p.vae.seed))
     scatter = study_code.scatter_rows(len(train), p.pca.seed)
     scattered = Split(train.images[scatter], train.labels[scatter])
     batch_fit, _ = fit_pca(scattered.images[: study_code.BATCH], p.pca.components)  # its first batch
@@ -51,11 +51,11 @@ def main() -> None:
         },
         "grids": {
             "ae": judge.grid(
-                walk(first.decode, first.config.latent, p.latent_grid.range, p.latent_grid.size, device),
-                p.latent_grid.size,
+                walk(first.decode, first.config.latent, p.latent_grid.range, p.latent_grid.cells, device),
+                p.latent_grid.cells,
             ),
-            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.prior_grid.range, size, device), size),
-            study_code.GRID_KEY: judge.grid(as_drawn, size),
+            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.prior_grid.range, cells, device), cells),
+            study_code.GRID_KEY: judge.grid(as_drawn, cells),
         },
         "pca_scatter_as_study_drew_it": {
             "images": len(scatter),
@@ -63,7 +63,7 @@ def main() -> None:
             "silhouette_full_fit": metrics.silhouette(pca.encode(scattered.images), scattered.labels),
         },
     }
-    title = f"VAE grid as the study drew it:\n{size * size} independent draws of z ~ N(0, I)"
+    title = f"VAE grid as the study drew it:\n{cells * cells} independent draws of z ~ N(0, I)"
     with io.transaction() as out:
         out.write_json(Path("metrics/judge.json"), result)
         out.save_figure(Path("plots/vae/study_grid.png"), plots.samples_figure(as_drawn.numpy(), title))

@@ -5,7 +5,7 @@ procedure prints (three autoencoders, one VAE), and the spread of the sample mea
 classifiers (the instrument's own). Judging only: the fresh models come from `train_fresh`.
 
 Reads:  params.yaml (ae.seeds, vae.seed, classifier.seed, latent_grid, prior_grid, sample.score_count,
-        sample.seeds, robustness.seed_count/first_seed/classifier_count), data/idx,
+        sample.seeds, fresh.seed_count/first_seed/classifier_count), data/idx,
         models/ae/, models/vae/, models/classifier/, models/fresh/, metrics/ae/,
         metrics/vae.json, metrics/judge.json, metrics/samples.json, metrics/pca.json
         (the study's own measures, taken as its stages wrote them).
@@ -53,7 +53,7 @@ def main() -> None:
         grid = m["judge"]["grids"]["ae"]
         if seed != first:  # the judge stage walks the first one's grid alone
             ae = load_model(Path(f"models/ae/seed_{seed}"))
-            grid = grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.size)
+            grid = grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.cells)
         rows.append(robustness.table_row(
             kind="ae", seed=seed, source="study", metrics=io.read_json(Path(f"metrics/ae/seed_{seed}.json")),
             reconstruction=m["judge"]["reconstructions"][f"ae_seed_{seed}"], grid=grid,
@@ -64,7 +64,7 @@ def main() -> None:
         reconstruction=m["judge"]["reconstructions"]["vae"], grid=grids["vae"], drawn=grids[study_code.GRID_KEY],
         samples=m["samples"],
     ))  # fmt: skip
-    seeds = p.robustness.seed_list
+    seeds = p.fresh.seed_list
     test_losses = io.read_json(FRESH / "test_losses.json") if seeds else {}
     for seed in seeds:
         ae = load_model(FRESH / f"ae_seed_{seed}").eval()
@@ -72,7 +72,7 @@ def main() -> None:
             kind="ae", seed=seed, source="fresh",
             metrics={"test_mse": test_losses["ae"][str(seed)], **separation(ae.encode)},
             reconstruction=judge.reconstructions(ae.encode, ae.decode),
-            grid=grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.size),
+            grid=grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.cells),
         ))  # fmt: skip
     for seed in seeds:
         vae = load_model(FRESH / f"vae_seed_{seed}").eval()
@@ -82,7 +82,7 @@ def main() -> None:
             f"set_{j}": prior_samples(vae.decode, latent, p.sample.score_count, SAMPLE_STRIDE * seed + j)
             for j in range(len(p.sample.seeds))
         }
-        as_drawn = predict(vae.decode, study_code.prior_grid_codes(latent, vae_grid.size, seed))
+        as_drawn = predict(vae.decode, study_code.prior_grid_codes(latent, vae_grid.cells, seed))
         rows.append(robustness.table_row(
             kind="vae", seed=seed, source="fresh",
             metrics={
@@ -91,17 +91,17 @@ def main() -> None:
                 **separation(vae.encode_mean),
             },
             reconstruction=judge.reconstructions(vae.encode_mean, vae.decode),
-            grid=grid_of(vae.decode, latent, vae_grid.range, vae_grid.size),
-            drawn=judge.grid(as_drawn, vae_grid.size),
+            grid=grid_of(vae.decode, latent, vae_grid.range, vae_grid.cells),
+            drawn=judge.grid(as_drawn, vae_grid.cells),
             samples=judge.sample_sets(sets, reference),
         ))  # fmt: skip
     spread, accuracies = instrument(
         judge, reference, score_count=p.sample.score_count, sample_seeds=p.sample.seeds,
-        classifier_seeds=p.robustness.classifier_seed_list,
+        classifier_seeds=p.fresh.classifier_seed_list,
     )  # fmt: skip
     # Each classifier a row of its own, so that `make check` follows each one's accuracy.
-    sources = ["study"] + ["fresh"] * len(p.robustness.classifier_seed_list)
-    for seed, source, accuracy in zip((p.classifier.seed, *p.robustness.classifier_seed_list), sources, accuracies,
+    sources = ["study"] + ["fresh"] * len(p.fresh.classifier_seed_list)
+    for seed, source, accuracy in zip((p.classifier.seed, *p.fresh.classifier_seed_list), sources, accuracies,
                                       strict=True):  # fmt: skip
         rows.append({"kind": "classifier", "seed": seed, "source": source, "test_accuracy": accuracy})
     table = pd.DataFrame(rows)

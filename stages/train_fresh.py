@@ -1,5 +1,5 @@
-"""Train the robustness layer's fresh models: ``robustness.seed_count`` more autoencoders and
-VAEs with the study's recipes (one batched model per kind), and ``robustness.classifier_count``
+"""Train the robustness layer's fresh models: ``fresh.seed_count`` more autoencoders and
+VAEs with the study's recipes (one batched model per kind), and ``fresh.classifier_count``
 more image classifiers, the instrument's own spread. Only training happens here, so that a
 change to how models are judged or drawn retrains nothing.
 
@@ -8,7 +8,7 @@ Fresh seed s draws its autoencoder from one seed stream and its VAE from another
 VAE (seed 0) and autoencoders (seeds 1-3) shared none.
 
 Reads:  params.yaml (dataset, device, precision, the ae and vae recipes, classifier,
-        robustness.seed_count/first_seed/classifier_count), data/idx.
+        fresh.seed_count/first_seed/classifier_count), data/idx.
 Writes: models/fresh/: ae_seed_<s>/, vae_seed_<s>/, classifier_seed_<s>/ (config.json +
         model.safetensors) and test_losses.json (each fresh model's last test loss).
 """
@@ -27,7 +27,7 @@ STREAMS = {"ae": 0, "vae": 1}  # the seed stream of each kind of model
 
 def main() -> None:
     p = params.load()
-    seeds = p.robustness.seed_list
+    seeds = p.fresh.seed_list
     device = setup(p.device)
     data = load_data(device)
     a, v, c = p.ae, p.vae, p.classifier
@@ -57,7 +57,7 @@ def main() -> None:
                 member = model.member(k).eval()
                 io.write_checkpoint(folder / f"{kind}_seed_{seed}", member, config_dict(member.config))
             test_losses[kind] = {str(seed): history[-1]["test_loss"][k] for k, seed in enumerate(seeds)}
-        for seed in p.robustness.classifier_seed_list:
+        for seed in p.fresh.classifier_seed_list:
             recipe = Recipe(c.epochs, c.batch_size, c.lr, seed, lr_decay=c.lr_decay)
             model, _ = train_classifier(*data, recipe, DATASETS[p.dataset], f"train_fresh: classifier seed {seed}")
             io.write_checkpoint(folder / f"classifier_seed_{seed}", model.eval(), config_dict(model.config))

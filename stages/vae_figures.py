@@ -30,7 +30,7 @@ def main() -> None:
             test=test,
             classes=DATASETS[p.dataset].classes,
             limit=p.prior_grid.range,
-            size=p.prior_grid.size,
+            size=p.prior_grid.cells,
         )
 
 

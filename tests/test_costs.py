@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import yaml
+
 from harness.e2e import TRAINING
 from tools.costs import GROUPS, ROOT, measured, readme_block, reruns, stage_seconds
 
@@ -13,6 +15,16 @@ def test_the_readme_holds_the_table_tools_costs_prints():
     assert readme_block((ROOT / "README.md").read_text()) == done.stdout.rstrip("\n"), (
         "README.md's costs table is stale: paste in the output of `python -m tools.costs`"
     )
+
+
+def test_every_group_names_keys_params_yaml_has_and_some_stage_reads():
+    """A renamed params block leaves no row behind that reruns nothing."""
+    params, table = yaml.safe_load((ROOT / "params.yaml").read_text()), reruns()
+    for group, keys in GROUPS.items():
+        for key in keys:
+            block, _, leaf = key.partition(".")
+            assert block in params and (not leaf or leaf in params[block]), (group, key)
+        assert table[group][0], group
 
 
 def test_what_a_figure_shows_reruns_no_training():

@@ -33,7 +33,7 @@ def test_default_params_load_as_the_study():
     assert (p.ae.hidden, p.ae.latent, p.ae.epochs, p.ae.batch_size, p.ae.lr) == (512, 2, 20, 128, 1e-3)
     assert p.sweep.sizes == tuple(range(2, 21))
     assert len(p.sample.seeds) == 5
-    assert (p.latent_grid.range, p.latent_grid.size) == (10.0, 12)
+    assert (p.latent_grid.range, p.latent_grid.cells) == (10.0, 12)
 
 
 def test_tiny_profile_loads():
@@ -54,8 +54,8 @@ def test_int_is_accepted_where_a_float_is_expected():
         ("ae.lr", 0, "ae.lr must be > 0"),
         ("vae.lr", -0.1, "vae.lr must be > 0"),
         ("ae.latent", 0, "ae.latent must be between 2 and 784"),
-        ("latent_grid.size", 0, "latent_grid.size must be between 2 and 64"),
-        ("prior_grid.size", -2, "prior_grid.size must be between 2 and 64"),
+        ("latent_grid.cells", 0, "latent_grid.cells must be between 2 and 64"),
+        ("prior_grid.cells", -2, "prior_grid.cells must be between 2 and 64"),
         ("latent_grid.range", 0, "latent_grid.range must be between 0.001 and 1000"),
         ("sample.count", 0, "sample.count must be between 1 and 1024"),
         ("sample.score_count", 50, "sample.count (64) must be <= sample.score_count (50)"),
@@ -124,7 +124,7 @@ BAD_VALUES = {
     "ae.lr": [0, -1e-3, 1.5, float("inf"), float("nan"), "1e-3"],
     "ae.seeds": [[], [1, 1], [-1], [2**70], 1],
     "latent_grid.range": [0, float("inf"), 1e6],
-    "latent_grid.size": [1, 1000],
+    "latent_grid.cells": [1, 1000],
     "pca.components": [1, 785],
     "pca.fit_images": [1, 60_001],
     "pca.seed": [-1, 2**64],
@@ -137,7 +137,7 @@ BAD_VALUES = {
     "vae.lr": [0, float("inf"), 2.0],
     "vae.seed": [-5, 2**70],
     "prior_grid.range": [0, float("-inf")],
-    "prior_grid.size": [1, 1000],
+    "prior_grid.cells": [1, 1000],
     "classifier.epochs": [0, 10**5],
     "classifier.batch_size": [0, 60_001],
     "classifier.lr": [0, float("nan"), 3.0],
@@ -146,9 +146,9 @@ BAD_VALUES = {
     "sample.count": [0, 5000],
     "sample.score_count": [1, 10**6],
     "sample.seeds": [[], [0, 0], [-1]],
-    "robustness.seed_count": [-1, 1001, 2.5, True],
-    "robustness.first_seed": [-1, 2**64 - 1000],
-    "robustness.classifier_count": [-1, 101],
+    "fresh.seed_count": [-1, 1001, 2.5, True],
+    "fresh.first_seed": [-1, 2**64 - 1000],
+    "fresh.classifier_count": [-1, 101],
 }
 
 

@@ -166,14 +166,14 @@ def check_exp_pull(repo: Path, env: dict, output: str) -> None:
 
 
 def check_robust30(repo: Path, env: dict, output: str) -> None:
-    assert experiments(repo, env)["robust30"]["robustness"]["seed_count"] == 30
+    assert experiments(repo, env)["robust30"]["fresh"]["seed_count"] == 30
     assert ran(output) == {"train_fresh", "robustness", "report"}, output
 
 
 CHECKS = {
     "source .venv/bin/activate": check_activate,
     "dvc status": check_status,
-    "dvc exp run -n robust30 -S robustness.seed_count=30": check_robust30,
+    "dvc exp run -n robust30 -S fresh.seed_count=30": check_robust30,
     "dvc exp run -n quick -S ae.epochs=2 -S vae.epochs=2": check_quick,
     "dvc exp run --queue -S 'ae.lr=3e-4,3e-3'": check_grid,
     "dvc exp show --hide-queued --only-changed --drop '^(?!Experiment|verdicts)'": check_verdict_columns,
@@ -274,7 +274,7 @@ def test_the_results_at_a_glance_are_the_committed_runs():
     """The README's counts are those of metrics/study.json and params.yaml (update them
     between the results markers when the study's run changes)."""
     study_metrics = json.loads((ROOT / "metrics" / "study.json").read_text())
-    seeds = yaml.safe_load((ROOT / "params.yaml").read_text())["robustness"]["seed_count"]
+    seeds = yaml.safe_load((ROOT / "params.yaml").read_text())["fresh"]["seed_count"]
     results = " ".join(results_at_a_glance().split())
     assert f"Over {seeds} fresh seeds, the study's {len(study_metrics['verdicts'])} claims are" in results
     for label, count in study_metrics["robustness"].items():

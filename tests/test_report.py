@@ -59,7 +59,7 @@ def test_the_report_prints_the_params_it_ran_with(monkeypatch):
         p,
         ae=replace(p.ae, hidden=96, lr=0.0037, epochs=7, batch_size=48),
         latent_grid=replace(p.latent_grid, range=6.5),
-        prior_grid=replace(p.prior_grid, size=5),
+        prior_grid=replace(p.prior_grid, cells=5),
         pca=replace(p.pca, fit_images=5000),
     )
     sizes = [3, 4, 5, 6, 7, 8, 9]

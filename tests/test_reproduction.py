@@ -13,7 +13,7 @@ from stages.lib import nearcopy, params, reproduction
 from tests.test_nearcopy import NOISE, PCA, REFERENCE, SWEEP, limit_of, pca_silhouette_flip
 
 VERDICTS = {"ae_separates_better_than_pca": 3, "pca_deterministic": True, "ae_elbow_near_10": False}
-SEEDS = {"ae.seeds": [1, 2, 3], "robustness.first_seed": 100}
+SEEDS = {"ae.seeds": [1, 2, 3], "fresh.first_seed": 100}
 
 
 def comparison(verdicts: dict, result: nearcopy.Result | None = None, question: str = "near-copy"):
@@ -92,7 +92,7 @@ def test_other_seeds_ask_whether_the_conclusions_replicate(tmp_path, monkeypatch
     ref = reproduction.record("mnist", VERDICTS, run, SEEDS, {"how": "x", "groups": NOISE})
     (tmp_path / "reference").mkdir()
     (tmp_path / "reference" / "mnist.json").write_text(json.dumps(ref))
-    c = reproduction.compare("mnist", dict(VERDICTS), run, {**SEEDS, "robustness.first_seed": 200}, 3)
+    c = reproduction.compare("mnist", dict(VERDICTS), run, {**SEEDS, "fresh.first_seed": 200}, 3)
     assert c.question == "replication" and c.passes
     lines = reproduction.verdict_lines(c, "mnist", {"splits": 200, "false_alarms": 3})
     assert lines[0].startswith("Other seeds than the reference run's")

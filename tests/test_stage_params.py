@@ -11,7 +11,7 @@ What a stage reads is derived from its code twice, and the expected keys are the
 - **Recorded**, in the shared tiny pipeline's one ``dvc repro`` (harness/e2e.py, ``build_pipeline``):
   with ``$STAGES_PARAMS_READ`` set, ``stages/lib/params.py``'s frozen dataclasses note every
   leaf read, wherever it happens (the script, a library function handed a block, a property
-  such as ``robustness.seed_list``, ``dataclasses.asdict``), and each stage writes its keys to a
+  such as ``fresh.seed_list``, ``dataclasses.asdict``), and each stage writes its keys to a
   file. This sees through any aliasing or indirection, but only on the paths the tiny run
   takes: device cpu, precision fp32, small sizes.
 - **Static**, from the stage script's syntax tree: every attribute chain rooted at
@@ -216,7 +216,7 @@ def test_every_key_dvc_yaml_lists_exists():
 
 # DVC's run-cache key drops every key with these names from the stage's lockfile entry, params
 # included (treeverse/dvc#10296): listed inside a block (`latent_grid`), a change to
-# `latent_grid.size` restored the outputs of the old size. Listed whole, the key keeps its dots.
+# a grid's `size` key (now `cells`) restored the outputs of the old size. Listed whole, the key keeps its dots.
 RUN_CACHE_BLIND = {"size", "nfiles"}
 
 
@@ -284,12 +284,12 @@ def main():
     seed = params.load().pca.seed
     if p.precision == "bf16":
         lr = v.lr
-    for s in p.robustness.seed_list:
+    for s in p.fresh.seed_list:
         pass
     terms = {k: v for k, v in {}.items()}  # another v, in the comprehension's scope
     def f(c):
         return c.lr  # another c
-    return c.epochs, g.size, (lambda g: g.range)
+    return c.epochs, g.cells, (lambda g: g.range)
 """
 
 
@@ -298,11 +298,11 @@ def test_the_static_reader_follows_names_tuples_branches_and_properties():
         {
             "vae.lr",
             "classifier.epochs",
-            "prior_grid.size",
+            "prior_grid.cells",
             "pca.seed",
             "precision",
-            "robustness.first_seed",
-            "robustness.seed_count",
+            "fresh.first_seed",
+            "fresh.seed_count",
         },
         set(),
     )
@@ -333,15 +333,15 @@ def test_recording_notes_each_leaf_read_and_no_validation(tmp_path):
     code = (
         "from stages.lib import params\n"
         "p = params.load()\n"
-        "p.vae.epochs; p.robustness.seed_list; p.prior_grid; p.sample\n"
+        "p.vae.epochs; p.fresh.seed_list; p.prior_grid; p.sample\n"
         "import dataclasses; dataclasses.asdict(p.latent_grid)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), params.RECORD_ENV: str(tmp_path / "read"), "DVC_STAGE": "train_ae@7"}
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True)
     assert json.loads((tmp_path / "read" / "train_ae@7.json").read_text()) == [
+        "fresh.first_seed",
+        "fresh.seed_count",
+        "latent_grid.cells",
         "latent_grid.range",
-        "latent_grid.size",
-        "robustness.first_seed",
-        "robustness.seed_count",
         "vae.epochs",
     ]  # no precision or device (checked while loading), no sample.count (checked likewise)

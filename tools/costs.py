@@ -28,7 +28,7 @@ GROUPS = {
     "`classifier.*`": ["classifier"],
     "`sample.count`": ["sample.count"],
     "`sample.score_count`, `sample.seeds`": ["sample.score_count", "sample.seeds"],
-    "`robustness.*`": ["robustness"],
+    "`fresh.*`": ["fresh"],
 }
 
 

@@ -117,10 +117,10 @@ class AEParams(_Keyed):
 
 @dataclass(frozen=True)
 class GridParams(_Keyed):
-    """A figure's decoded grid: ``size`` x ``size`` cells over -range..range on both axes."""
+    """A figure's decoded grid: ``cells`` x ``cells`` cells over -range..range on both axes."""
 
     range: float = _between(*GRID_RANGE)
-    size: int = _between(*GRID_CELLS)
+    cells: int = _between(*GRID_CELLS)
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class SampleParams(_Keyed):
 
 
 @dataclass(frozen=True)
-class RobustnessParams(_Keyed):
+class FreshParams(_Keyed):
     """Fresh seeds for the seed-dependent claims: ``seed_count`` more autoencoders and VAEs
     (the study's recipes), member k re-drawing its initialisation, batch order, VAE noise and
     sample sets from seed ``first_seed + k``; and ``classifier_count`` more classifiers scoring
@@ -204,7 +204,7 @@ class Params(_Keyed):
     prior_grid: GridParams  # the VAE's decoded grid over its N(0, I) prior (a figure)
     classifier: ClassifierParams
     sample: SampleParams
-    robustness: RobustnessParams
+    fresh: FreshParams
 
     def __post_init__(self) -> None:
         if not _THIS_MACHINE.get():

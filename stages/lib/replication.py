@@ -1,6 +1,6 @@
 """Other seeds: do the conclusions replicate?
 
-A rerun whose seeds differ from the reference's (other ``robustness.first_seed``, other study
+A rerun whose seeds differ from the reference's (other ``fresh.first_seed``, other study
 seeds) trains other models: it cannot be a near-copy, and the question is whether its pool of
 models tells the same story. Two pools are compared measure by measure and claim by claim:
 

@@ -233,7 +233,7 @@ def verdict_section(verdicts: list[Verdict], standings: list[robustness.Standing
 
 def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) -> str:
     """The method behind the pooled conclusions and the study's procedure, and the labels' counts."""
-    r, counts, result = m.p.robustness, robustness.label_counts(standings), m.robustness
+    r, counts, result = m.p.fresh, robustness.label_counts(standings), m.robustness
     pool, instrument = result["pool"], result["instrument"]
     runs = pool["study_runs"]
     numbered = list(enumerate(standings, 1))
@@ -247,7 +247,7 @@ def robustness_section(m: Metrics, standings: list[robustness.Standing | None]) 
         f"the VAE's sampling noise, its {len(m.p.sample.seeds)} sets of {m.p.sample.score_count} samples "
         "and its grid as the study's code drew it."
         if r.seed_count
-        else "No fresh seeds were trained (`robustness.seed_count: 0`): the pool is the study's own models."
+        else "No fresh seeds were trained (`fresh.seed_count: 0`): the pool is the study's own models."
     )
     return (
         "\n## How solid is each verdict\n\n"
@@ -398,7 +398,7 @@ def priced_section(m: Metrics, verdicts: list[Verdict]) -> str:
     sizes = [int(r["latent"]) for r in m.rows]
     on_train = {k: elbow(sizes, [r[f"{k}_train"] for r in m.rows]) for k in ("ae", "pca")}
     scatter, test_sil = m.judge["pca_scatter_as_study_drew_it"], m.pca["silhouette"]
-    grids, cells = m.judge["grids"], p.prior_grid.size
+    grids, cells = m.judge["grids"], p.prior_grid.cells
     # The study's training error: a mean of batch means over its batches of BATCH, the last one short.
     last, batches = params.TRAIN_SIZE % BATCH, math.ceil(params.TRAIN_SIZE / BATCH)
     return (

@@ -47,9 +47,9 @@ def seeds_of(p) -> dict[str, Any]:
         "classifier.seed": p.classifier.seed,
         "pca.seed": p.pca.seed,
         "sample.seeds": list(p.sample.seeds),
-        "robustness.first_seed": p.robustness.first_seed,
-        "robustness.seed_count": p.robustness.seed_count,
-        "robustness.classifier_count": p.robustness.classifier_count,
+        "fresh.first_seed": p.fresh.first_seed,
+        "fresh.seed_count": p.fresh.seed_count,
+        "fresh.classifier_count": p.fresh.classifier_count,
     }
 
 
