@@ -165,9 +165,9 @@ def test_caching_reruns_only_what_changed(pipeline, tmp_path):
     # last one (treeverse/dvc#10296).
     table = reruns(repo)
     for group, key, value, row in (
-        ("latent_grid", "size", 5, "`latent_grid.*`"),
-        ("latent_grid", "size", 6, "`latent_grid.*`"),
-        ("prior_grid", "size", 5, "`prior_grid.*`"),
+        ("latent_grid", "cells", 5, "`latent_grid.*`"),
+        ("latent_grid", "cells", 6, "`latent_grid.*`"),
+        ("prior_grid", "cells", 5, "`prior_grid.*`"),
         ("sample", "count", 4, "`sample.count`"),
     ):
         write_params(repo, lambda p, group=group, key=key, value=value: p[group].update({key: value}))

@@ -199,7 +199,7 @@ def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipe
         code.write_text(original)
 
     # Other seeds: another question, pool against pool.
-    write_params(repo, lambda p: p["robustness"].update(first_seed=300))
+    write_params(repo, lambda p: p["fresh"].update(first_seed=300))
     done = check_command(repo, env)
     assert "Other seeds than the reference run's" in done.stdout, done.stdout
 
