@@ -708,6 +708,41 @@ def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch,
     assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
 
 
+def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, capsys):
+    """Ctrl-C just after a finished point's line is printed (as a terminal's user who saw it
+    would press it): the point counts as finished once, not as running, and its line is not
+    printed again while the cancel runs."""
+    from types import SimpleNamespace as N
+
+    real = grid.driver.report
+
+    def report_then_signal(index, total, point, result):
+        line = real(index, total, point, result)
+        if point.name == "i-1":
+            os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler at the next bytecode
+        return line
+
+    monkeypatch.setattr(grid.driver, "report", report_then_signal)
+    FakeRay(monkeypatch, steps=[lambda: {"i-1"}, lambda: {"i-2"}])
+    points = grid.points.expand(["vae.epochs=1,2"], "i")
+    commit = "c" * 40
+    with grid.driver.Stop() as stop:
+        outcome = grid.driver.run(
+            points,
+            commit=commit,
+            remotes=None,
+            params={p.name: N(device="cpu") for p in points},
+            cpus=1,
+            where="it",
+            claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
+            stop=stop,
+        )
+    captured = capsys.readouterr()
+    assert outcome.interrupted and outcome.states == {"i-1": "done", "i-2": "cancelled"}
+    assert "grid: interrupted: cancelling 1 running points (SIGINT)" in captured.err, captured.err
+    assert captured.out.count("] i-1 (") == 1, captured.out
+
+
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
 DOCS = ROOT / "docs" / "grids.md"

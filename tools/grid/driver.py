@@ -69,7 +69,9 @@ class Stop:
     """SIGINT, SIGTERM and SIGHUP as Ctrl-C: the first raises KeyboardInterrupt in the driver
     (the running points are cancelled, the finished ones pulled, the claim ended); once that
     has begun (`hold`), later ones are counted and said, not raised: cut short, the cleanup
-    would leave the claim "running" and the finished points unpulled."""
+    would leave the claim "running" and the finished points unpulled. Within `booking` the
+    first waits for the section's end: a point half booked would count as running, then end
+    a second time, or as cancelled."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -77,6 +79,8 @@ class Stop:
         self.count = 0
         self.first = ""  # the signal that stopped the grid
         self.held = False
+        self.booking_now = False
+        self.waiting = False  # a first signal that came while booking
         self.previous: dict = {}
 
     def __enter__(self) -> Stop:
@@ -91,6 +95,17 @@ class Stop:
     def hold(self) -> None:
         self.held = True
 
+    @contextlib.contextmanager
+    def booking(self):
+        self.booking_now = True
+        try:
+            yield
+        finally:
+            self.booking_now = False
+        if self.waiting and not self.held:
+            self.waiting = False
+            raise KeyboardInterrupt(self.first)
+
     def caught(self, signum: int, frame) -> None:
         self.count += 1
         name = signal.Signals(signum).name
@@ -101,6 +116,9 @@ class Stop:
                     if getattr(sys, stream).isatty():
                         setattr(sys, stream, open(os.devnull, "w"))  # noqa: SIM115 (the process's own, to its end)
         if self.count == 1 and not self.held:
+            if self.booking_now:
+                self.waiting = True
+                return
             raise KeyboardInterrupt(name)
         # os.write: a print here could land inside another print, which Python refuses.
         with contextlib.suppress(OSError):
@@ -124,6 +142,7 @@ def run(
     import ray
     from ray.exceptions import RayError
 
+    stop = stop if stop is not None else Stop()  # not entered: it sees no signal, and books as it goes
     has_gpu = bool(ray.cluster_resources().get("GPU"))
     gpu = {p.name for p in points if params[p.name].device.startswith("cuda")}
     if gpu and not has_gpu:
@@ -171,8 +190,9 @@ def run(
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=STATUS_S)
             for ref in done:
-                ended(ref, pending[ref])
-                del pending[ref]  # after its line: a point stopped halfway through is seen again below
+                with stop.booking():  # its line, its state and its leaving `pending`: all or none
+                    ended(ref, pending[ref])
+                    del pending[ref]
             now = time.monotonic()
             if pending and now - last >= STATUS_S:
                 try:
@@ -187,9 +207,8 @@ def run(
                         shown[point.name] = (text, now)
                 last = now
     except KeyboardInterrupt:  # Ray re-raises it bare from its waits: the signal's name is in `stop`
-        if stop is not None:
-            stop.hold()
-        why = stop.first if stop is not None and stop.first else "SIGINT"
+        stop.hold()
+        why = stop.first or "SIGINT"
         outcome.interrupted = True
         print(
             f"\ngrid: interrupted: cancelling {len(pending)} running points ({why})",
