@@ -107,6 +107,8 @@ def test_a_failed_point_shows_the_end_of_its_log_and_a_finished_one_what_ran():
     log = ["Running stage 'train_vae':", "Stage 'sample' is cached - skipping run, checking out outputs"]
     done = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "push_s": 2.04})
     assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample; pushed in 2.0 s")
+    niced = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "nice": 15})
+    assert "done in 30 s on node n at nice 15; ran train_vae" in niced
 
 
 def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypatch, capsys, tmp_path):
@@ -771,7 +773,8 @@ def clones_under(cache: Path) -> Path:
 
 
 GPU_NODE = (
-    "RAY_AUTH_MODE=token ray start --address=127.0.0.1:6379 --node-ip-address=127.0.0.1 --num-cpus=1 --num-gpus=1"
+    "RAY_AUTH_MODE=token RAY_worker_niceness=0 ray start --address=127.0.0.1:6379 --node-ip-address=127.0.0.1"
+    " --num-cpus=1 --num-gpus=1"
 )
 
 
@@ -836,7 +839,8 @@ def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_
     its two points fail, named, their whole logs kept; the two MNIST points arrive in the git
     remote, list in `dvc exp show`, in the final table with the same values, and compare in
     `dvc plots diff`. On the cluster the same grid keeps them and runs the failed ones again.
-    On the local cluster's one node, one point fetches the baseline and the others find it."""
+    On the local cluster's one node, one point fetches the baseline and the others find it. No
+    point runs niced (Ray's workers default to nice 15; the docs' nodes say 0)."""
     inside, env = cluster
     driver = tmp_path / "driver"
     run(["git", "clone", "-q", str(pipeline[0]), str(driver)], tmp_path, env)
@@ -884,6 +888,8 @@ def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_
     assert again_run.returncode == 1, again_run.stdout + again_run.stderr
     assert f"2 done before: {', '.join(sorted(finished))}" in again_run.stdout
     assert set(point_lines(again_run.stdout)) == failed
+    # Both clusters run their points at nice 0: the local one by itself, the docs' by its lines.
+    assert not any(" at nice " in line for out in (first, again_run) for line in point_lines(out.stdout).values())
     dvc(driver, env, "plots", "diff", *sorted(finished))
     assert (driver / "dvc_plots" / "index.html").is_file()
 
@@ -1034,8 +1040,8 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     """In a namespace where Ray could pick another address (10.9.0.1, with a default route),
     the local cluster (`RAY_ADDRESS=' Local '`) binds every port to 127.0.0.1, though this
     shell says RAY_AUTH_MODE=disabled it takes a token (made, readable by its user alone; that a
-    client without it is refused, the Ctrl-C test shows), and `device: cuda` is refused for
-    want of a GPU. With Ray
+    client without it is refused, the Ctrl-C test shows), its tasks run at nice 0 (as a command
+    typed in a shell; Ray's default is 15), and `device: cuda` is refused for want of a GPU. With Ray
     made to listen everywhere (its single-machine setting off before the tool sets it), the
     tool's check of the real sockets refuses the cluster."""
     script = (
@@ -1043,6 +1049,8 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
         # The sockets, while this driver holds the cluster (an idle driver's cluster went away
         # before a second process could look).
         "\nprint(subprocess.run(['ss', '-ltnH'], capture_output=True, text=True).stdout, flush=True)"
+        # Ray's workers run at nice 15 unless told otherwise; a point's commands would inherit it.
+        "\nimport os, ray; print('a task at nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), flush=True)"
         "\nfrom types import SimpleNamespace as N"
         "\npoint = grid.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
         "\ntry: grid.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
@@ -1063,6 +1071,7 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
         for line in said
     ), held.stdout + held.stderr[-2000:]
     assert "device cuda in c-1, but it has no GPU" in said, said
+    assert "a task at nice 0" in said, said
     assert (home / ".ray" / "auth_token").stat().st_mode & 0o777 == 0o600
     ports = [line.split()[3] for line in said if line.startswith("LISTEN")]
     assert len(ports) >= 4 and all(on_loopback(p) for p in ports), ports

@@ -50,6 +50,10 @@ def connect(address: str | None, *, no_auth: bool = False) -> str:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.pop("RAY_ADDRESS", None)  # `local` there would also reach ray.init
+    # Ray starts its workers at nice 15, and a point's commands inherit it: beside any other
+    # work on the machine a point's training and push starve (benchmarks/README.md). A point is
+    # the user's own run, as `dvc exp run` typed in a shell is; a nicer one can be asked for.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     token = auth_token()
     os.environ["RAY_AUTH_MODE"] = "token"  # whatever this shell says: every local user reaches 127.0.0.1
     import ray

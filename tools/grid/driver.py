@@ -39,6 +39,7 @@ def report(index: int, total: int, point: Point, result: dict) -> str:
     held = [f"{result['resources']['CPU']:g} CPU"] if "CPU" in result.get("resources", {}) else []
     held += [f"GPU {','.join(result['gpus'])}"] if result.get("gpus") else []
     where = f"{result['seconds']:.0f} s on node {result['node']}" + (f" with {', '.join(held)}" if held else "")
+    where += f" at nice {result['nice']}" if result.get("nice") else ""  # a niced point is slow beside other work
     if result.get("kept"):
         tail = "\n".join(f"    {line}" for line in result["log"][-LOG_TAIL:])
         return (

@@ -260,6 +260,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
     log: list[str] = []
     result = {"ok": False, "node": node, "gpus": [str(g) for g in ray.get_gpu_ids()], "log": log}
     result["resources"] = ray.get_runtime_context().get_assigned_resources()
+    result["nice"] = os.nice(0)  # a cluster's own workers may run niced (Ray's default: 15)
 
     def status(text: str) -> None:
         if board is not None:
