@@ -200,6 +200,29 @@ def test_the_replication_tests_false_alarms_out_of_sample_stay_within_five_perce
     assert alarms["splits"] == 100 and alarms["false_alarms"] <= 5
 
 
+def test_the_false_alarms_of_every_split_at_once_are_the_splits_checked_one_by_one():
+    """Four autoencoders whose test MSE takes two values, two models each: a split that parts
+    them (a third of the splits) fails, any other passes; with a measure that one VAE lacks and
+    claims whose shares differ, the count over every split at once is the count of
+    :func:`replication.compare` run on each split's two halves."""
+    kinds = REFERENCE.table["kind"]
+    pool = pd.concat(
+        [REFERENCE.table[kinds == kind].head(4) for kind in ("ae", "vae", "classifier")], ignore_index=True
+    )
+    ae = pool.index[pool["kind"] == "ae"]
+    pool.loc[ae, "test_mse"] = [0.041, 0.041, 0.045, 0.045]
+    pool.loc[pool.index[pool["kind"] == "vae"][0], "samples_frechet"] = np.nan
+    counted = replication.false_alarms(pool, PCA, 3, splits=60)
+    one_by_one = sum(
+        any(
+            t.fails
+            for t in replication.compare(pool[h].reset_index(drop=True), pool[~h].reset_index(drop=True), PCA, 3)
+        )
+        for h in replication.halves(pool["kind"].to_numpy(), 60)
+    )
+    assert counted == {"splits": 60, "false_alarms": one_by_one} and 10 < one_by_one < 30
+
+
 @pytest.mark.parametrize("relative_move, fails", [(1e-15, False), (1e-7, True)])
 def test_a_tolerance_of_zero_lets_summation_order_pass_and_nothing_more(relative_move, fails):
     """A tiny run's noise is all but zero: a transposed grid moved a float64 measure by its last

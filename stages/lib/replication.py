@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,22 @@ def _shares(table: pd.DataFrame, pca: dict, study_runs: int) -> dict[str, np.nda
     return {**pool.ae, **pool.vae}
 
 
+def welch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Welch's two-sided p-value, row by row, of ``a`` (rows, m) against ``b`` (rows, n); a row
+    with no spread in either pool is 1 where their values are equal, else 0."""
+    with warnings.catch_warnings():  # near-constant counts: the test is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = np.asarray(ttest_ind(a, b, axis=1, equal_var=False).pvalue, dtype=float)
+    flat = (np.ptp(a, axis=1) == 0) & (np.ptp(b, axis=1) == 0)
+    return np.where(flat, (a[:, 0] == b[:, 0]).astype(float), p)
+
+
+@cache
+def fisher(held_a: int, size_a: int, held_b: int, size_b: int) -> float:
+    """Fisher's exact two-sided p-value of two shares (few distinct tables recur: cached)."""
+    return float(fisher_exact([[held_a, size_a - held_a], [held_b, size_b - held_b]]).pvalue)
+
+
 def compare(
     reference: pd.DataFrame, now: pd.DataFrame, pca: dict, study_runs: int, budget: float = FALSE_ALARMS
 ) -> list[Test]:
@@ -70,33 +87,70 @@ def compare(
     tests = []
     for name in shared:
         a, b = before[name], after[name]
-        if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread in either pool: equal or not
-            p = 1.0 if a[0] == b[0] else 0.0
-        else:
-            with warnings.catch_warnings():  # near-constant counts: the test is still defined
-                warnings.simplefilter("ignore", RuntimeWarning)
-                p = float(ttest_ind(a, b, equal_var=False).pvalue)
+        p = float(welch(a[None], b[None])[0])
         tests.append(Test(name, float(a.mean()), float(b.mean()), p, budget / 2 / max(len(shared), 1)))
     shares_before, shares_after = _shares(reference, pca, study_runs), _shares(now, pca, study_runs)
     for key, a in shares_before.items():
         b = shares_after[key]
-        table = [[int(a.sum()), int(a.size - a.sum())], [int(b.sum()), int(b.size - b.sum())]]
-        p = float(fisher_exact(table).pvalue)
+        p = fisher(int(a.sum()), a.size, int(b.sum()), b.size)
         tests.append(Test(key, float(a.mean()), float(b.mean()), p, budget / 2 / len(shares_before)))
     return tests
 
 
-def false_alarms(table: pd.DataFrame, pca: dict, study_runs: int, splits: int = SPLITS) -> dict[str, int]:
-    """How often :func:`compare` fails between two disjoint halves of one pool (a fixed seed):
-    two sets of seeds of one recipe, so every failure is a false alarm."""
+def halves(kinds: np.ndarray, splits: int) -> np.ndarray:
+    """(splits, models): each split's first half, half of each kind's models (a fixed seed)."""
     rng = np.random.default_rng(0)
-    kinds = table["kind"].to_numpy()
-    failed = 0
-    for _ in range(splits):
-        half = np.zeros(len(table), dtype=bool)
+    out = np.zeros((splits, kinds.size), dtype=bool)
+    for split in out:
         for kind in np.unique(kinds):
             members = np.flatnonzero(kinds == kind)
-            half[rng.choice(members, len(members) // 2, replace=False)] = True
-        a, b = table[half].reset_index(drop=True), table[~half].reset_index(drop=True)
-        failed += any(t.fails for t in compare(a, b, pca, study_runs))
-    return {"splits": splits, "false_alarms": failed}
+            split[rng.choice(members, len(members) // 2, replace=False)] = True
+    return out
+
+
+def false_alarms(table: pd.DataFrame, pca: dict, study_runs: int, splits: int = SPLITS) -> dict[str, int]:
+    """How often :func:`compare` fails between two disjoint halves of one pool: two sets of
+    seeds of one recipe, so every failure is a false alarm. Every split at once: a model's
+    measures and its claims' outcomes are its own, whichever half it is in."""
+    kinds = table["kind"].to_numpy()
+    first = halves(kinds, splits)
+    pool = robustness.Pool.of(table, pca, study_runs)
+    outcomes = {"ae": pool.ae, "vae": pool.vae}
+    p_measures, tested, p_shares = [], [], []  # one row of splits per test
+    for kind in KINDS:
+        rows = np.flatnonzero(kinds == kind)
+        # Each split's two halves as positions among this kind's models: the first half, then the rest.
+        order = np.argsort(~first[:, rows], axis=1, kind="stable")
+        size_a = rows.size // 2
+        for column in (c for c in table.columns if c not in IDENTITY):
+            values = table[column].to_numpy(dtype=float)[rows]
+            if np.isnan(values).all():
+                continue
+            if np.isnan(values).any():  # some models lack it: each half keeps what it has
+                p, ok = _split_by_split(values, order, size_a)
+            elif min(size_a, rows.size - size_a) > 1:  # a half of one model has no spread to test
+                p, ok = welch(values[order[:, :size_a]], values[order[:, size_a:]]), np.ones(splits, dtype=bool)
+            else:
+                continue
+            p_measures.append(p)
+            tested.append(ok)
+        for held in outcomes.get(kind, {}).values():
+            held_a = held[order[:, :size_a]].sum(axis=1)
+            total = int(held.sum())
+            p_shares.append([fisher(int(h), size_a, total - int(h), rows.size - size_a) for h in held_a])
+    tested_m = np.array(tested)
+    measure_level = FALSE_ALARMS / 2 / np.maximum(tested_m.sum(axis=0), 1)
+    fails = ((np.array(p_measures) < measure_level) & tested_m).any(axis=0)
+    fails |= (np.array(p_shares) < FALSE_ALARMS / 2 / len(p_shares)).any(axis=0)
+    return {"splits": splits, "false_alarms": int(fails.sum())}
+
+
+def _split_by_split(values: np.ndarray, order: np.ndarray, size_a: int) -> tuple[np.ndarray, np.ndarray]:
+    """A measure some models lack: each split's halves without them, tested where both keep two."""
+    p, ok = np.ones(len(order)), np.zeros(len(order), dtype=bool)
+    for i, r in enumerate(order):  # positions among the kind's models, as `values`
+        a, b = values[r[:size_a]], values[r[size_a:]]
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        if a.size > 1 and b.size > 1:
+            p[i], ok[i] = welch(a[None], b[None])[0], True
+    return p, ok
