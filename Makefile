@@ -77,6 +77,7 @@ bench-explorer: install
 # A Ray grid in a network namespace of its own: needs root for `unshare -n`.
 bench-grid: install
 	$(BIN)/python -m benchmarks.grid
+	$(BIN)/python -m benchmarks.grid_nice
 
 lock: install
 	$(BIN)/python -m pip install -q uv
