@@ -7,6 +7,8 @@
 #              the report compares with the reference, so it is stale until the next make repro
 # make noise  - measure the reference's arithmetic noise: the whole study trained again on another
 #              arithmetic path in a scratch clone (a full study's time), compared model by model
+# make push   - this clone's outputs and run cache to the DVC remote, with the outputs that the run
+#              cache's entries name and git keeps, so another clone's `dvc repro --pull` restores them
 # make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
 # make bench  - the CPU benchmarks in benchmarks/ that need nothing else (benchmarks/README.md);
 #              make bench-explorer (after make repro; Chromium), make bench-grid (root)
@@ -20,7 +22,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference noise grid test test-fast lint bench bench-explorer bench-grid lock clean
+.PHONY: install python repro check reference noise push grid test test-fast lint bench bench-explorer bench-grid lock clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +47,9 @@ reference: install
 
 noise: install
 	$(BIN)/python -m tools.check noise --train
+
+push: install
+	$(BIN)/python -m tools.push
 
 grid: install
 	$(BIN)/python -m tools.grid $(GRID)

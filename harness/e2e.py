@@ -17,7 +17,7 @@ from stages.lib.params import RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the pipeline needs besides stages/: the plot page, the plots' Vega-Lite templates, the
-# study's reference run (which the tiny runs do not reproduce), and the grid tool.
+# study's reference run (which the tiny runs do not reproduce), the grid tool and tools.push.
 PIPELINE = [
     "dvc.yaml",
     ".dvc/config",
@@ -29,6 +29,7 @@ PIPELINE = [
     "tools/__init__.py",
     *(f"tools/grid/{p.name}" for p in sorted((ROOT / "tools" / "grid").glob("*.py"))),
     "tools/check.py",
+    "tools/push.py",
 ]
 STAGES = {
     "download",
@@ -180,10 +181,9 @@ def build_pipeline(root: Path) -> tuple[Path, dict, str]:
     output = dvc(repo, {**env, RECORD_ENV: str(params_read(repo))}, "repro")
     dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
     commit(repo, env, "results")
-    # As a grid point pushes: `dvc push --run-cache` sends no object of an entry's outputs kept
-    # in git (`cache: false`), which a point that reran nothing would then find to add.
-    push = "from tools.grid.node import push_outputs; print(push_outputs('.', 'store', 'HEAD'))"
-    run([sys.executable, "-c", push], repo, env)
+    # `dvc push --run-cache` sends no object of an entry's outputs kept in git (`cache: false`),
+    # which a grid's point that reran nothing would then find to add.
+    run([sys.executable, "-m", "tools.push"], repo, env)
     return repo, env, output
 
 

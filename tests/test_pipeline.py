@@ -233,7 +233,11 @@ def test_plots_render_in_a_browser_with_no_network(pipeline, tmp_path):
 
 def test_an_experiment_travels_between_two_clones_through_the_remotes(pipeline, tmp_path):
     """Clone A runs an experiment and pushes it (git remote) and its results (DVC remote, with
-    the run cache); clone B pulls it, applies it and restores its outputs: nothing to rerun."""
+    the run cache, `python -m tools.push`); clone B pulls it, applies it and restores its
+    outputs: nothing to rerun. Clone C sets the same param by hand: `dvc repro --pull` restores
+    the sweep from A's run cache, its curve (kept in git) included, and rebuilds only what DVC
+    cannot run-cache; after a plain `dvc push --run-cache`, which leaves that curve out, the
+    sweep would run again."""
     repo, env, _ = pipeline
     origin = tmp_path / "origin.git"
     run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path, env)
@@ -252,7 +256,10 @@ def test_an_experiment_travels_between_two_clones_through_the_remotes(pipeline, 
     # The sweep's seed: a model (the sweep's autoencoders, DVC-cached) and its metrics, two stages.
     timed("A: dvc exp run", a, "exp", "run", "-S", "sweep.seed=1", "-n", "sweep-1")
     timed("A: dvc exp push", a, "exp", "push", "origin", "sweep-1")
-    timed("A: dvc push --run-cache", a, "push", "--run-cache")
+    start = time.perf_counter()
+    pushed = run([sys.executable, "-m", "tools.push"], a, env)
+    timings["A: python -m tools.push"] = time.perf_counter() - start
+    assert re.fullmatch(r"pushed to the DVC remote: \d+ objects, \d+ run-cache entries there\n?", pushed), pushed
     timed("B: dvc exp pull", b, "exp", "pull", "origin", "sweep-1")
     shown = json.loads(dvc_stdout(b, env, "exp", "show", "--json"))
     names = {exp["name"] for commit in shown for exp in commit.get("experiments") or []}
@@ -262,6 +269,17 @@ def test_an_experiment_travels_between_two_clones_through_the_remotes(pipeline, 
     assert ran(timed("B: dvc repro", b, "repro")) == set()
     assert yaml.safe_load((b / "params.yaml").read_text())["sweep"]["seed"] == 1
     assert lock_outputs(b) == lock_outputs(a)
+
+    c = tmp_path / "c"
+    run(["git", "clone", "-q", str(origin), str(c)], tmp_path, env)
+    timed("C: dvc pull --run-cache", c, "pull", "--run-cache")
+    params = yaml.safe_load((c / "params.yaml").read_text())
+    params["sweep"]["seed"] = 1
+    (c / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rebuilt = ran(timed("C: dvc repro --pull", c, "repro", "--pull"))
+    assert "sweep" not in rebuilt and rebuilt <= {"report", "explorer"}, rebuilt
+    swept = [path for path in lock_outputs(a) if "sweep" in path]
+    assert swept and [lock_outputs(c)[path] for path in swept] == [lock_outputs(a)[path] for path in swept]
     print("; ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
 
 

@@ -153,6 +153,7 @@ def run(
     # By value, as a script's own functions go: the nodes need not have these modules on their path.
     ray.cloudpickle.register_pickle_by_value(sys.modules["tools.grid"])
     ray.cloudpickle.register_pickle_by_value(sys.modules["stages.lib.progress"])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["tools.push"])
     board = ray.remote(num_cpus=0)(Board).remote()
     task = ray.remote(run_point)
     todo = [p for p in points if p.name not in claim.done]

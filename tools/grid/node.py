@@ -23,6 +23,7 @@ from stages.lib import progress
 from tools.grid import GridError
 from tools.grid.points import Point, exp_ref
 from tools.grid.repository import Remotes, parse_refs
+from tools.push import entries, push_entries
 
 PUSH_TRIES = 4  # a push is tried this often, waiting PUSH_BACKOFF_S, then twice that, ...
 
@@ -143,48 +144,25 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
     metrics and plots included: `dvc push --run-cache` sends the entries alone (DVC 3.67), an
     entry whose outputs are not on the remote is not restored elsewhere (the stage runs again),
     and DVC logs an entry that fails to copy and goes on. So the entries are copied here and
-    checked. Only this experiment's entries: the node's cache holds other grids' too."""
-    from dvc.exceptions import CollectCacheError
+    checked (:func:`tools.push.push_entries`). Only this experiment's entries: the node's cache
+    holds other grids' too."""
     from dvc.repo import Repo
     from dvc.stage.cache import _can_hash, _get_stage_hash
 
     with contextlib.chdir(repo), Repo() as dvc_repo:  # DVC resolves outputs' paths from the cwd
-        cache = dvc_repo.stage_cache
         keys = sorted({_get_stage_hash(stage) for stage in dvc_repo.index.stages if _can_hash(stage)})
-        entries = [(key, value.name) for key in keys for value in sorted(Path(cache._get_cache_dir(key)).glob("*"))]
-        objs = set()
-        for entry in entries:
-            try:
-                used = cache.get_used_objs([entry])
-            except CollectCacheError:  # fetched from the remote, its outputs are not here
-                continue
-            objs |= {obj for found in used.values() for obj in found if dvc_repo.cache.local.exists(obj.value)}
-        result = dvc_repo.cloud.push(objs, remote=remote)
-        if result.failed:
-            raise RuntimeError(f"{len(result.failed)} objects of the run cache failed to push")
+        found = entries(dvc_repo, keys)
+        result = push_entries(dvc_repo, remote, found)
         pushed = dvc_repo.push(remote=remote, revs=[rev], workspace=False)
-        odb = dvc_repo.cloud.get_remote_odb(remote, "push --run-cache", hash_name="md5-dos2unix")
-        for key, value in entries:
-            target = odb.fs.join(odb.path, "runs", key[:2], key, value)
-            if not odb.fs.exists(target):
-                odb.fs.makedirs(odb.fs.parent(target), exist_ok=True)
-                odb.fs.put_file(os.path.join(cache._get_cache_dir(key), value), target)
-        missing = [
-            key for key, value in entries if not odb.fs.exists(odb.fs.join(odb.path, "runs", key[:2], key, value))
-        ]
-        if missing:
-            raise RuntimeError(f"{len(missing)} run-cache entries failed to push")
         # DVC warns of an object it cannot find and pushes the rest: the ref would then reach
         # the git remote with outputs that no other clone can pull. So the remote is asked.
         used = dvc_repo.used_objs(revs=[rev], remote=remote, force=True, push=True)
-        objs = {obj for odb, found in used.items() if odb is None for obj in found}  # imports live elsewhere
+        objs = {obj for odb, held in used.items() if odb is None for obj in held}  # imports live elsewhere
         status = dvc_repo.cloud.status(objs, remote=remote)
         if absent := status.new | status.missing:
             names = ", ".join(sorted(obj.obj_name or obj.value for obj in absent)[:5])
             raise RuntimeError(f"{len(absent)} objects of the experiment's outputs are not on the DVC remote: {names}")
-    return (
-        f"pushed to the DVC remote: {len(result.transferred) + pushed} objects, {len(entries)} run-cache entries there"
-    )
+    return f"pushed to the DVC remote: {len(result.transferred) + pushed} objects, {len(found)} run-cache entries there"
 
 
 def remote_ref(repo: Path, url: str, ref: str) -> str | None:
