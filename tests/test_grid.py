@@ -627,6 +627,25 @@ class FakeRay:
         self.on_cancel()
 
 
+def run_on_fake_ray(name: str, stop: grid.driver.Stop | None = None) -> grid.driver.Outcome:
+    """`grid.driver.run` of the points `vae.epochs=1,2` named `name`-1 and -2, on CPU, under
+    :class:`FakeRay` (installed first)."""
+    from types import SimpleNamespace as N
+
+    points = grid.points.expand(["vae.epochs=1,2"], name)
+    commit = "c" * 40
+    return grid.driver.run(
+        points,
+        commit=commit,
+        remotes=None,
+        params={p.name: N(device="cpu") for p in points},
+        cpus=1,
+        where="it",
+        claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
+        stop=stop,
+    )
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypatch, capfd, tmp_path, sig):
     """The signal while s-2 runs: it is cancelled, s-1 pulled, the claim ended, exit 130; the
@@ -687,7 +706,6 @@ def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypat
 def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch, capsys):
     """The board is only for show: a read that times out (or its actor lost) is skipped, and
     the points run on."""
-    from types import SimpleNamespace as N
 
     from ray.exceptions import GetTimeoutError
 
@@ -695,17 +713,7 @@ def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch,
         raise GetTimeoutError("Get timed out: some object(s) not ready")
 
     FakeRay(monkeypatch, steps=[set, lambda: {"b-1", "b-2"}], board=no_answer)
-    points = grid.points.expand(["vae.epochs=1,2"], "b")
-    commit = "c" * 40
-    outcome = grid.driver.run(
-        points,
-        commit=commit,
-        remotes=None,
-        params={p.name: N(device="cpu") for p in points},
-        cpus=1,
-        where="it",
-        claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
-    )
+    outcome = run_on_fake_ray("b")
     assert outcome.states == {"b-1": "done", "b-2": "done"} and not outcome.interrupted
     assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
 
@@ -714,7 +722,6 @@ def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, c
     """Ctrl-C just after a finished point's line is printed (as a terminal's user who saw it
     would press it): the point counts as finished once, not as running, and its line is not
     printed again while the cancel runs."""
-    from types import SimpleNamespace as N
 
     real = grid.driver.report
 
@@ -726,19 +733,8 @@ def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, c
 
     monkeypatch.setattr(grid.driver, "report", report_then_signal)
     FakeRay(monkeypatch, steps=[lambda: {"i-1"}, lambda: {"i-2"}])
-    points = grid.points.expand(["vae.epochs=1,2"], "i")
-    commit = "c" * 40
     with grid.driver.Stop() as stop:
-        outcome = grid.driver.run(
-            points,
-            commit=commit,
-            remotes=None,
-            params={p.name: N(device="cpu") for p in points},
-            cpus=1,
-            where="it",
-            claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
-            stop=stop,
-        )
+        outcome = run_on_fake_ray("i", stop=stop)
     captured = capsys.readouterr()
     assert outcome.interrupted and outcome.states == {"i-1": "done", "i-2": "cancelled"}
     assert "grid: interrupted: cancelling 1 running points (SIGINT)" in captured.err, captured.err
