@@ -13,6 +13,7 @@ tests. Needs root for `unshare -n`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.e2e import build_pipeline, grid_remotes, run
@@ -48,17 +50,26 @@ def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, 
     return seconds, len(used), fetches
 
 
+@contextlib.contextmanager
+def tiny_pipeline(prefix: str) -> Iterator[tuple[Path, Path, dict]]:
+    """The tiny pipeline built once in a temporary folder, for the grids of one benchmark: the
+    folder, the build, and its environment with Ray's. Refused where no network namespace can be
+    made."""
+    if refused():
+        raise SystemExit(f"no network namespace here: {refused()}")
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        built = Path(tmp) / "built"
+        built.mkdir()
+        _, env, _ = build_pipeline(built)
+        yield Path(tmp), built, {**env, **RAY_ENV}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    if refused():
-        raise SystemExit(f"no network namespace here: {refused()}")
-    with tempfile.TemporaryDirectory(prefix="grid-bench-") as tmp:
-        built = Path(tmp) / "built"
-        built.mkdir()
-        _, env, _ = build_pipeline(built)
-        env = {**env, **RAY_ENV, "RAY_AUTH_MODE": "token"}
+    with tiny_pipeline("grid-bench-") as (tmp, built, env):
+        env = {**env, "RAY_AUTH_MODE": "token"}
         subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
         # Ray writes it readable by every user, and the grid refuses such a token.
         (Path(env.get("HOME") or Path.home()) / ".ray" / "auth_token").chmod(0o600)
@@ -66,7 +77,7 @@ def main() -> None:
         fetches: list[list[tuple[int, float]]] = []
         for r in range(args.repeats):
             for nodes in (1, 2):  # alternated, so drift on the machine falls on both
-                where = Path(tmp) / f"{nodes}-{r}"
+                where = tmp / f"{nodes}-{r}"
                 where.mkdir()
                 seconds, used, fetched = timed_grid(built, env, nodes, where)
                 times[nodes].append(seconds)

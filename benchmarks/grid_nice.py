@@ -19,12 +19,12 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from harness.e2e import build_pipeline, grid_remotes, run
-from harness.netns import RAY_ENV, namespace, refused
+from benchmarks.grid import tiny_pipeline
+from harness.e2e import grid_remotes, run
+from harness.netns import namespace
 
 GRID = ["--cpus=0.5", "-S", "vae.epochs=2,3"]
 BUSY = "while True: pass"
@@ -55,19 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    if refused():
-        raise SystemExit(f"no network namespace here: {refused()}")
-    with tempfile.TemporaryDirectory(prefix="grid-nice-") as tmp:
-        built = Path(tmp) / "built"
-        built.mkdir()
-        _, env, _ = build_pipeline(built)
-        env = {**env, **RAY_ENV, "HOME": str(Path(tmp) / "home")}
+    with tiny_pipeline("grid-nice-") as (tmp, built, env):
+        env = {**env, "HOME": str(tmp / "home")}
         walls: dict[int, list[float]] = {15: [], 0: []}
         points: dict[int, list[float]] = {15: [], 0: []}
         pushes: dict[int, list[float]] = {15: [], 0: []}
         for r in range(args.repeats):
             for niceness in (15, 0) if r % 2 == 0 else (0, 15):  # alternated: drift falls on both
-                where = Path(tmp) / f"{niceness}-{r}"
+                where = tmp / f"{niceness}-{r}"
                 where.mkdir()
                 seconds, each, pushed = timed_grid(built, env, niceness, where)
                 walls[niceness].append(seconds)
