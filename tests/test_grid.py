@@ -706,7 +706,6 @@ def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypat
 def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch, capsys):
     """The board is only for show: a read that times out (or its actor lost) is skipped, and
     the points run on."""
-
     from ray.exceptions import GetTimeoutError
 
     def no_answer():
@@ -722,7 +721,6 @@ def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, c
     """Ctrl-C just after a finished point's line is printed (as a terminal's user who saw it
     would press it): the point counts as finished once, not as running, and its line is not
     printed again while the cancel runs."""
-
     real = grid.driver.report
 
     def report_then_signal(index, total, point, result):

@@ -273,9 +273,7 @@ def test_an_experiment_travels_between_two_clones_through_the_remotes(pipeline, 
     c = tmp_path / "c"
     run(["git", "clone", "-q", str(origin), str(c)], tmp_path, env)
     timed("C: dvc pull --run-cache", c, "pull", "--run-cache")
-    params = yaml.safe_load((c / "params.yaml").read_text())
-    params["sweep"]["seed"] = 1
-    (c / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(c, lambda p: p["sweep"].update(seed=1))
     rebuilt = ran(timed("C: dvc repro --pull", c, "repro", "--pull"))
     assert "sweep" not in rebuilt and rebuilt <= {"report", "explorer"}, rebuilt
     swept = [path for path in lock_outputs(a) if "sweep" in path]
