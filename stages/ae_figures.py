@@ -10,10 +10,8 @@ Writes: plots/ae/seed_<seed>/latent.png (the test codes), grid.png (a decoded wa
 import argparse
 from pathlib import Path
 
-from stages.lib import cli, io, params, study
-from stages.lib.data import DATA_DIR, DATASETS, load_split
+from stages.lib import cli, figures, io, params
 from stages.lib.models import load_model
-from stages.lib.runtime import setup
 
 
 def main() -> None:
@@ -21,20 +19,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     seed = parser.parse_args().seed
     p = params.load()
-    test = load_split(DATA_DIR, "test", setup("cpu"))  # 10,000 encodes and a few decodes: not worth a device transfer
     model = load_model(Path(f"models/ae/seed_{seed}"))
     with io.transaction() as out:
-        study.latent_figures(
+        figures.latent_figures(
             out,
             plot_dir=Path(f"plots/ae/seed_{seed}"),
             title=f"Autoencoder, seed {seed}",
             encode=model.encode,
             decode=model.decode,
             latent=model.config.latent,
-            test=test,
-            classes=DATASETS[p.dataset].classes,
+            dataset=p.dataset,
             limit=p.latent_grid.range,
-            size=p.latent_grid.cells,
+            cells=p.latent_grid.cells,
         )
 
 

@@ -10,7 +10,7 @@ Writes: plots/ae_vs_vae.png.
 
 from pathlib import Path
 
-from stages.lib import cli, io, params, plots, study
+from stages.lib import cli, figures, io, params, plots, study
 from stages.lib.data import DATA_DIR, DATASETS, load_split
 from stages.lib.models import load_model
 from stages.lib.runtime import setup
@@ -25,12 +25,12 @@ def main() -> None:
     ae, vae = load_model(Path(f"models/ae/seed_{seed}")), load_model(Path("models/vae"))
     ae_grid, vae_grid = (p.latent_grid.range, p.latent_grid.cells), (p.prior_grid.range, p.prior_grid.cells)
     panels = []
-    for name, encode, decode, latent, (limit, size) in (
+    for name, encode, decode, latent, (limit, cells) in (
         (f"AE (seed {seed})", ae.encode, ae.decode, ae.config.latent, ae_grid),
         ("VAE (means)", vae.encode_mean, vae.decode, vae.config.latent, vae_grid),
     ):
-        images = study.grid_images(decode, latent, limit, size, test.images.device)
-        panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, size))
+        images = figures.walk(decode, latent=latent, limit=limit, cells=cells).numpy()
+        panels.append((name, study.codes(encode, test).numpy(), test.labels.numpy(), images, limit, cells))
     with io.transaction() as out:
         out.save_figure(FIGURE, plots.side_by_side_figure(panels, DATASETS[p.dataset].classes))
 

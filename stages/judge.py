@@ -18,7 +18,7 @@ from pathlib import Path
 from stages.lib import cli, io, metrics, params, plots, study_code
 from stages.lib.data import Split, load_data
 from stages.lib.io import load_checkpoint
-from stages.lib.judging import Judge, walk
+from stages.lib.judging import Judge
 from stages.lib.models import load_model
 from stages.lib.pca import PCACodec, fit_pca
 from stages.lib.runtime import predict, setup
@@ -50,11 +50,10 @@ def main() -> None:
             "vae": judge.reconstructions(vae.encode_mean, vae.decode),
         },
         "grids": {
-            "ae": judge.grid(
-                walk(first.decode, first.config.latent, p.latent_grid.range, p.latent_grid.cells, device),
-                p.latent_grid.cells,
+            "ae": judge.walk(
+                first.decode, latent=first.config.latent, limit=p.latent_grid.range, cells=p.latent_grid.cells
             ),
-            "vae": judge.grid(walk(vae.decode, vae.config.latent, p.prior_grid.range, cells, device), cells),
+            "vae": judge.walk(vae.decode, latent=vae.config.latent, limit=p.prior_grid.range, cells=cells),
             study_code.GRID_KEY: judge.grid(as_drawn, cells),
         },
         "pca_scatter_as_study_drew_it": {

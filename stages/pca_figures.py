@@ -9,30 +9,26 @@ Writes: plots/pca/latent.png (the test codes), plots/pca/grid.png (a decoded wal
 
 from pathlib import Path
 
-from stages.lib import cli, io, params, study
-from stages.lib.data import DATA_DIR, DATASETS, load_split
+from stages.lib import cli, figures, io, params
 from stages.lib.io import load_checkpoint
 from stages.lib.pca import PCACodec
-from stages.lib.runtime import setup
 
 
 def main() -> None:
     p = params.load()
-    test = load_split(DATA_DIR, "test", setup("cpu"))
     config, tensors = load_checkpoint(Path("models/pca"))
     codec = PCACodec(**tensors)
     with io.transaction() as out:
-        study.latent_figures(
+        figures.latent_figures(
             out,
             plot_dir=Path("plots/pca"),
             title=f"PCA, {config['components']} components",
             encode=codec.encode,
             decode=codec.decode,
             latent=config["components"],
-            test=test,
-            classes=DATASETS[p.dataset].classes,
+            dataset=p.dataset,
             limit=p.latent_grid.range,
-            size=p.latent_grid.cells,
+            cells=p.latent_grid.cells,
         )
 
 

@@ -19,17 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from stages.lib import cli, io, metrics, params, plots, replication, robustness, study, study_code
 from stages.lib.data import load_data
-from stages.lib.judging import Judge, prior_samples, sample_names, walk
+from stages.lib.judging import Judge, prior_samples, sample_names
 from stages.lib.models import load_model
 from stages.lib.runtime import predict, setup
 
 SAMPLE_STRIDE = 1000  # fresh seed s draws its sample sets from seeds 1000 s, 1000 s + 1, ...
 FRESH = Path("models/fresh")
-CPU = torch.device("cpu")
 
 
 def main() -> None:
@@ -41,19 +39,13 @@ def main() -> None:
     m = {name: io.read_json(Path(f"metrics/{name}.json")) for name in ("vae", "judge", "samples", "pca")}
     ae_grid, vae_grid = p.latent_grid, p.prior_grid
 
-    def grid_of(decode, latent: int, limit: float, size: int) -> dict:
-        return judge.grid(walk(decode, latent, limit, size, CPU), size)
-
-    def separation(encode) -> dict:
-        return metrics.separation(study.codes(encode, train), train.labels, study.codes(encode, test), test.labels)
-
     rows = []
     first = p.ae.seeds[0]
     for seed in p.ae.seeds:  # the study's autoencoders as its stages measured them
         grid = m["judge"]["grids"]["ae"]
         if seed != first:  # the judge stage walks the first one's grid alone
             ae = load_model(Path(f"models/ae/seed_{seed}"))
-            grid = grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.cells)
+            grid = judge.walk(ae.decode, latent=ae.config.latent, limit=ae_grid.range, cells=ae_grid.cells)
         rows.append(robustness.table_row(
             kind="ae", seed=seed, source="study", metrics=io.read_json(Path(f"metrics/ae/seed_{seed}.json")),
             reconstruction=m["judge"]["reconstructions"][f"ae_seed_{seed}"], grid=grid,
@@ -70,9 +62,9 @@ def main() -> None:
         ae = load_model(FRESH / f"ae_seed_{seed}").eval()
         rows.append(robustness.table_row(
             kind="ae", seed=seed, source="fresh",
-            metrics={"test_mse": test_losses["ae"][str(seed)], **separation(ae.encode)},
+            metrics={"test_mse": test_losses["ae"][str(seed)], **study.separation(ae.encode, (train, test))},
             reconstruction=judge.reconstructions(ae.encode, ae.decode),
-            grid=grid_of(ae.decode, ae.config.latent, ae_grid.range, ae_grid.cells),
+            grid=judge.walk(ae.decode, latent=ae.config.latent, limit=ae_grid.range, cells=ae_grid.cells),
         ))  # fmt: skip
     for seed in seeds:
         vae = load_model(FRESH / f"vae_seed_{seed}").eval()
@@ -88,10 +80,10 @@ def main() -> None:
             metrics={
                 "test_loss": test_losses["vae"][str(seed)],
                 "test_mse": study.reconstruction_mse(lambda b, vae=vae: vae.decode(vae.encode_mean(b)), test.images),
-                **separation(vae.encode_mean),
+                **study.separation(vae.encode_mean, (train, test)),
             },
             reconstruction=judge.reconstructions(vae.encode_mean, vae.decode),
-            grid=grid_of(vae.decode, latent, vae_grid.range, vae_grid.cells),
+            grid=judge.walk(vae.decode, latent=latent, limit=vae_grid.range, cells=vae_grid.cells),
             drawn=judge.grid(as_drawn, vae_grid.cells),
             samples=judge.sample_sets(sets, reference),
         ))  # fmt: skip

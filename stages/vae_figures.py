@@ -9,28 +9,24 @@ Writes: plots/vae/latent.png (the test images' latent means), plots/vae/grid.png
 
 from pathlib import Path
 
-from stages.lib import cli, io, params, study
-from stages.lib.data import DATA_DIR, DATASETS, load_split
+from stages.lib import cli, figures, io, params
 from stages.lib.models import load_model
-from stages.lib.runtime import setup
 
 
 def main() -> None:
     p = params.load()
-    test = load_split(DATA_DIR, "test", setup("cpu"))
     model = load_model(Path("models/vae"))
     with io.transaction() as out:
-        study.latent_figures(
+        figures.latent_figures(
             out,
             plot_dir=Path("plots/vae"),
             title="VAE",
             encode=model.encode_mean,
             decode=model.decode,
             latent=model.config.latent,
-            test=test,
-            classes=DATASETS[p.dataset].classes,
+            dataset=p.dataset,
             limit=p.prior_grid.range,
-            size=p.prior_grid.cells,
+            cells=p.prior_grid.cells,
         )
 
 

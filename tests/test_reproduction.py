@@ -214,14 +214,14 @@ def test_the_grids_axes_swapped_move_no_measure_so_the_check_cannot_see_it():
     from stages.lib.models import ClassifierConfig, ImageClassifier
 
     torch.manual_seed(0)
-    size, images = 5, torch.rand(25, 784)
+    cells, images = 5, torch.rand(25, 784)
     judge = Judge.of(ImageClassifier(ClassifierConfig()).eval(), Split(torch.rand(8, 784), torch.zeros(8).long()))
-    swapped = images.unflatten(0, (size, size)).transpose(0, 1).flatten(0, 1)
+    swapped = images.unflatten(0, (cells, cells)).transpose(0, 1).flatten(0, 1)
     assert not torch.equal(swapped, images)
-    assert judge.grid(swapped, size) == pytest.approx(judge.grid(images, size), rel=1e-6)
+    assert judge.grid(swapped, cells) == pytest.approx(judge.grid(images, cells), rel=1e-6)
     shifted = images.roll(1, 0)  # not a symmetry of the grid: its neighbours change
-    assert judge.grid(shifted, size)["neighbour_distance"] != pytest.approx(
-        judge.grid(images, size)["neighbour_distance"]
+    assert judge.grid(shifted, cells)["neighbour_distance"] != pytest.approx(
+        judge.grid(images, cells)["neighbour_distance"]
     )
 
 

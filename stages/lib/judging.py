@@ -3,7 +3,7 @@ sample sets that the judge, sample and robustness stages share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,12 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from stages.lib import metrics, quality, study
+from stages.lib import figures, metrics, quality, study
 from stages.lib.data import Split
 from stages.lib.models import load_model
 from stages.lib.runtime import predict
-
-Codec = Callable[[torch.Tensor], torch.Tensor]
+from stages.lib.study import Codec
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,8 @@ class Judge:
             "prior_kl": quality.gaussian_kl_from_prior(codes),
         }
 
-    def grid(self, images: torch.Tensor, size: int) -> dict[str, float]:
-        """The measures of a decoded size x size grid (row-major images)."""
+    def grid(self, images: torch.Tensor, cells: int) -> dict[str, float]:
+        """The measures of a decoded cells x cells grid (row-major images)."""
         probs = self.classify(images)
         predicted = probs.argmax(1)
         return {
@@ -64,9 +63,13 @@ class Judge:
             "confidence": float(probs.max(1).values.mean()),
             "distinct_classes": len(predicted.unique()),
             "class_entropy": quality.class_entropy(predicted),
-            "neighbour_distance": quality.neighbour_distance(images, size),
-            "class_change_rate": quality.class_change_rate(predicted, size),
+            "neighbour_distance": quality.neighbour_distance(images, cells),
+            "class_change_rate": quality.class_change_rate(predicted, cells),
         }
+
+    def walk(self, decode: Codec, *, latent: int, limit: float, cells: int) -> dict[str, float]:
+        """The measures of a CPU model's decoded walk over its latent plane (:func:`figures.walk`)."""
+        return self.grid(figures.walk(decode, latent=latent, limit=limit, cells=cells), cells)
 
     def sample_sets(self, sets: dict[str, torch.Tensor], reference: np.ndarray) -> dict:
         """Each set's quality (:func:`metrics.sample_quality`), their mean, and how far the
@@ -84,11 +87,6 @@ def prior_samples(decode: Codec, latent: int, count: int, seed: int) -> torch.Te
     """``count`` images decoded from z ~ N(0, I), drawn from a generator seeded by ``seed``."""
     z = torch.randn(count, latent, generator=torch.Generator().manual_seed(seed))
     return predict(decode, z)
-
-
-def walk(decode: Codec, latent: int, limit: float, size: int, device: torch.device) -> torch.Tensor:
-    """The decoded size x size grid over -limit..limit of the first two latent axes."""
-    return torch.from_numpy(study.grid_images(decode, latent, limit, size, device))
 
 
 def sample_names(seeds: Sequence[int]) -> list[str]:

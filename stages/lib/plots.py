@@ -17,12 +17,12 @@ from matplotlib.ticker import MaxNLocator
 SIDE = 28
 
 
-def latent_grid(limit: float, size: int) -> np.ndarray:
-    """Grid points (size*size, 2) over [-limit, limit]^2, row-major from the top-left.
+def latent_grid(limit: float, cells: int) -> np.ndarray:
+    """Grid points (cells*cells, 2) over [-limit, limit]^2, row-major from the top-left.
 
     Rows run from +limit (top) to -limit (bottom) so the tiled image reads like a plot.
     """
-    axis = np.linspace(-limit, limit, size, dtype=np.float32)
+    axis = np.linspace(-limit, limit, cells, dtype=np.float32)
     z1, z2 = np.meshgrid(axis, axis[::-1])
     return np.stack([z1.ravel(), z2.ravel()], axis=1)
 
@@ -44,8 +44,8 @@ def draw_scatter(ax: Axes, codes: np.ndarray, labels: np.ndarray, classes: Seque
     ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
 
 
-def draw_grid(ax: Axes, images: np.ndarray, limit: float, size: int, title: str) -> None:
-    ax.imshow(tile(images, size), cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
+def draw_grid(ax: Axes, images: np.ndarray, limit: float, cells: int, title: str) -> None:
+    ax.imshow(tile(images, cells), cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
     ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
 
 
@@ -55,9 +55,9 @@ def scatter_figure(codes: np.ndarray, labels: np.ndarray, classes: Sequence[str]
     return fig
 
 
-def grid_figure(images: np.ndarray, limit: float, size: int, title: str) -> Figure:
+def grid_figure(images: np.ndarray, limit: float, cells: int, title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 6), layout="constrained")
-    draw_grid(ax, images, limit, size, title)
+    draw_grid(ax, images, limit, cells, title)
     return fig
 
 
@@ -73,11 +73,11 @@ def samples_figure(images: np.ndarray, title: str) -> Figure:
 def side_by_side_figure(
     panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, int]], classes: Sequence[str]
 ) -> Figure:
-    """One column per model: (name, codes, labels, grid images, grid limit, grid size)."""
+    """One column per model: (name, codes, labels, grid images, grid limit, grid cells per side)."""
     fig, axes = plt.subplots(2, len(panels), figsize=(6 * len(panels), 11), layout="constrained", squeeze=False)
-    for col, (name, codes, labels, images, limit, size) in enumerate(panels):
+    for col, (name, codes, labels, images, limit, cells) in enumerate(panels):
         draw_scatter(axes[0, col], codes, labels, classes, f"{name}: test-set latent codes")
-        draw_grid(axes[1, col], images, limit, size, f"{name}: decoded grid")
+        draw_grid(axes[1, col], images, limit, cells, f"{name}: decoded grid")
     return fig
 
 

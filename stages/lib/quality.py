@@ -27,25 +27,25 @@ def sharpness_ratio(images: torch.Tensor, reference_energy: float) -> float:
     return gradient_energy(images) / reference_energy
 
 
-def grid_neighbours(values: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs of horizontally and vertically adjacent cells of a row-major size x size grid:
-    (first, second), each of shape (2 * size * (size - 1), ...)."""
-    cells = values.reshape(size, size, *values.shape[1:])
-    first = torch.cat([cells[:, :-1].flatten(0, 1), cells[:-1, :].flatten(0, 1)])
-    second = torch.cat([cells[:, 1:].flatten(0, 1), cells[1:, :].flatten(0, 1)])
+def grid_neighbours(values: torch.Tensor, cells: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs of horizontally and vertically adjacent cells of a row-major cells x cells grid:
+    (first, second), each of shape (2 * cells * (cells - 1), ...)."""
+    grid = values.reshape(cells, cells, *values.shape[1:])
+    first = torch.cat([grid[:, :-1].flatten(0, 1), grid[:-1, :].flatten(0, 1)])
+    second = torch.cat([grid[:, 1:].flatten(0, 1), grid[1:, :].flatten(0, 1)])
     return first, second
 
 
-def neighbour_distance(images: torch.Tensor, size: int) -> float:
+def neighbour_distance(images: torch.Tensor, cells: int) -> float:
     """Mean absolute pixel difference between adjacent cells of a decoded grid: 0 when every
     step of the walk changes nothing, larger when it jumps."""
-    first, second = grid_neighbours(images.double(), size)
+    first, second = grid_neighbours(images.double(), cells)
     return float((first - second).abs().mean())
 
 
-def class_change_rate(predicted: torch.Tensor, size: int) -> float:
+def class_change_rate(predicted: torch.Tensor, cells: int) -> float:
     """Share of adjacent cell pairs whose predicted class differs."""
-    first, second = grid_neighbours(predicted, size)
+    first, second = grid_neighbours(predicted, cells)
     return float((first != second).double().mean())
 
 

@@ -14,20 +14,20 @@ GRID_KEY = "vae_as_study_drew_it"  # the VAE grid as the study's code drew it, i
 SCATTER_BATCHES = 102
 
 
-def prior_grid_codes(latent: int, size: int, seed: int) -> torch.Tensor:
+def prior_grid_codes(latent: int, cells: int, seed: int) -> torch.Tensor:
     """The codes behind the study's VAE "grid" (plot_vae_reconstructed), row-major from the top-left.
 
-    Its loops visit the size x size cells but draw ``z = torch.randn(1, latent_dim)`` in each:
+    Its loops visit every cell of the cells x cells grid but draw ``z = torch.randn(1, latent_dim)`` in each:
     the cell's coordinates are never used. So every cell is an independent sample of the
     prior, drawn in the loops' order (bottom row first, as the study placed row ``i`` at
     ``n - 1 - i``), from a generator seeded by ``seed``.
     """
     generator = torch.Generator().manual_seed(seed)
-    codes = torch.empty(size, size, latent)
-    for i in range(size):
-        for j in range(size):
-            codes[size - 1 - i, j] = torch.randn(1, latent, generator=generator)[0]
-    return codes.reshape(size * size, latent)
+    codes = torch.empty(cells, cells, latent)
+    for i in range(cells):
+        for j in range(cells):
+            codes[cells - 1 - i, j] = torch.randn(1, latent, generator=generator)[0]
+    return codes.reshape(cells * cells, latent)
 
 
 def scatter_rows(n: int, seed: int) -> torch.Tensor:
