@@ -57,3 +57,14 @@ def test_tile_places_images_row_major():
 def test_latent_grid_runs_top_left_to_bottom_right():
     z = plots.latent_grid(10.0, 3)
     assert z[0].tolist() == [-10.0, 10.0] and z[2].tolist() == [10.0, 10.0] and z[-1].tolist() == [10.0, -10.0]
+
+
+def test_the_walk_decodes_the_latent_grid_with_every_further_axis_at_zero():
+    import torch
+
+    from stages.lib import figures
+
+    walked = figures.walk(lambda z: z * 2, latent=3, limit=10.0, cells=3)  # a "decoder" that shows its codes
+    assert walked.dtype == torch.float32 and walked.shape == (9, 3)
+    assert walked[:, :2].tolist() == (2 * plots.latent_grid(10.0, 3)).tolist()
+    assert (walked[:, 2] == 0).all()
