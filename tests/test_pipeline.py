@@ -141,8 +141,8 @@ def test_another_data_set_reruns_every_stage_and_returning_restores_them_from_th
 
 
 # pca.py reaches a model's fit, its figures and the pages; study_code.py three readers of the
-# study's code. A module that reaches more stages proves no more and costs more: plots.py, eleven
-# stages, took over a minute.
+# study's code. A module that reaches more stages proves no more and costs more: plots.py, then
+# eleven stages, took over a minute.
 @pytest.mark.parametrize("module", ["pca.py", "study_code.py"])
 def test_a_library_change_reruns_exactly_the_stages_that_import_it(pipeline, tmp_path, module):
     """An edit to a library module reruns every stage whose import closure holds it, and no
