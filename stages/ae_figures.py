@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stages.lib import cli, figures, io, params
 from stages.lib.models import load_model
+from stages.lib.runtime import setup
 
 
 def main() -> None:
@@ -19,6 +20,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     seed = parser.parse_args().seed
     p = params.load()
+    setup("cpu")  # 10,000 encodes and a few decodes: not worth a device transfer
     model = load_model(Path(f"models/ae/seed_{seed}"))
     with io.transaction() as out:
         figures.latent_figures(

@@ -12,10 +12,12 @@ from pathlib import Path
 from stages.lib import cli, figures, io, params
 from stages.lib.io import load_checkpoint
 from stages.lib.pca import PCACodec
+from stages.lib.runtime import setup
 
 
 def main() -> None:
     p = params.load()
+    setup("cpu")  # 10,000 encodes and a few decodes: not worth a device transfer
     config, tensors = load_checkpoint(Path("models/pca"))
     codec = PCACodec(**tensors)
     with io.transaction() as out:

@@ -11,10 +11,12 @@ from pathlib import Path
 
 from stages.lib import cli, figures, io, params
 from stages.lib.models import load_model
+from stages.lib.runtime import setup
 
 
 def main() -> None:
     p = params.load()
+    setup("cpu")  # 10,000 encodes and a few decodes: not worth a device transfer
     model = load_model(Path("models/vae"))
     with io.transaction() as out:
         figures.latent_figures(

@@ -1,8 +1,9 @@
 """A 2-D model's figures, and the decoded walk over its latent plane that the figures, the judge
 and the robustness layer share.
 
-Apart from study.py, which the training stages import: a change here redraws figures and
-re-judges, and retrains nothing.
+Apart from study.py, which the training stages import: a change here redraws the figures and
+measures the walks again (judging.py imports it: sample, judge and robustness rerun), and
+retrains nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from stages.lib import plots, study
 from stages.lib.data import DATA_DIR, DATASETS, load_split
 from stages.lib.io import Outputs
-from stages.lib.runtime import predict, setup
+from stages.lib.runtime import predict
 
 
 def walk(decode: study.Codec, *, latent: int, limit: float, cells: int) -> torch.Tensor:
@@ -40,7 +41,7 @@ def latent_figures(
 ) -> None:
     """Write ``latent.png`` (the test codes) and ``grid.png`` (a decoded walk) for a 2-D model on
     the CPU."""
-    test = load_split(DATA_DIR, "test", setup("cpu"))  # 10,000 encodes, a few decodes: not worth a transfer
+    test = load_split(DATA_DIR, "test")
     codes = study.codes(encode, test).numpy()
     scatter = plots.scatter_figure(
         codes, test.labels.numpy(), DATASETS[dataset].classes, f"{title}: test-set latent codes"

@@ -15,7 +15,6 @@ from stages.lib import figures, metrics, quality, study
 from stages.lib.data import Split
 from stages.lib.models import load_model
 from stages.lib.runtime import predict
-from stages.lib.study import Codec
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Judge:
         features = predict(self.classifier.features, images)
         return torch.softmax(predict(self.classifier.head, features), 1).numpy(), features.numpy()
 
-    def reconstructions(self, encode: Codec, decode: Codec) -> dict[str, float]:
+    def reconstructions(self, encode: study.Codec, decode: study.Codec) -> dict[str, float]:
         """How recognisable and how sharp a 2-D model's test reconstructions are, and how far its
         test codes are from N(0, I)."""
         codes = study.codes(encode, self.test)  # encoded once: for the prior and for the decoder
@@ -67,7 +66,7 @@ class Judge:
             "class_change_rate": quality.class_change_rate(predicted, cells),
         }
 
-    def walk(self, decode: Codec, *, latent: int, limit: float, cells: int) -> dict[str, float]:
+    def walk(self, decode: study.Codec, *, latent: int, limit: float, cells: int) -> dict[str, float]:
         """The measures of a CPU model's decoded walk over its latent plane (:func:`figures.walk`)."""
         return self.grid(figures.walk(decode, latent=latent, limit=limit, cells=cells), cells)
 
@@ -83,7 +82,7 @@ class Judge:
         }
 
 
-def prior_samples(decode: Codec, latent: int, count: int, seed: int) -> torch.Tensor:
+def prior_samples(decode: study.Codec, latent: int, count: int, seed: int) -> torch.Tensor:
     """``count`` images decoded from z ~ N(0, I), drawn from a generator seeded by ``seed``."""
     z = torch.randn(count, latent, generator=torch.Generator().manual_seed(seed))
     return predict(decode, z)

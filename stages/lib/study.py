@@ -1,7 +1,7 @@
 """Steps the stages share: score a 2-D model's latent space and its reconstructions.
 
-The training stages import this module; figures live in figures.py, so that a figure's change
-retrains nothing."""
+The training stages import this module, so it holds no figure code: a change to a model's
+figures or its decoded walk (figures.py) retrains nothing."""
 
 from __future__ import annotations
 

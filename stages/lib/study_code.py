@@ -17,10 +17,10 @@ SCATTER_BATCHES = 102
 def prior_grid_codes(latent: int, cells: int, seed: int) -> torch.Tensor:
     """The codes behind the study's VAE "grid" (plot_vae_reconstructed), row-major from the top-left.
 
-    Its loops visit every cell of the cells x cells grid but draw ``z = torch.randn(1, latent_dim)`` in each:
-    the cell's coordinates are never used. So every cell is an independent sample of the
-    prior, drawn in the loops' order (bottom row first, as the study placed row ``i`` at
-    ``n - 1 - i``), from a generator seeded by ``seed``.
+    Its loops visit every cell of the cells x cells grid but draw ``z = torch.randn(1,
+    latent_dim)`` in each: the cell's coordinates are never used. So every cell is an
+    independent sample of the prior, drawn in the loops' order (bottom row first, as the study
+    placed row ``i`` at ``n - 1 - i``), from a generator seeded by ``seed``.
     """
     generator = torch.Generator().manual_seed(seed)
     codes = torch.empty(cells, cells, latent)
