@@ -532,6 +532,16 @@ def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkey
     ]
 
 
+def test_a_points_openmp_threads_sleep_while_they_wait_unless_the_user_says_otherwise(monkeypatch, tmp_path):
+    """Two points' trainings on the same cores, their waiting threads spinning, each ran many
+    times slower than with them asleep (benchmarks/README.md): a point's stages get the passive
+    wait, and a user's own setting stands."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert grid.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert grid.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
 def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeypatch, tmp_path):
     """DVC keeps a site cache per repository path (/var/tmp/dvc/repo/<digest>): every point's
     clone is a new path, so each left a folder there. Its commands and its push keep it in the

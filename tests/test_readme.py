@@ -54,7 +54,7 @@ COVERED_ELSEWHERE = {
     ),
     "make test": ".ci/run, which CI runs on every submission",
     "make test-fast": "test_makefile.py's fast-lane test: the tests it leaves out and the ones it keeps",
-    "dvc queue start -j 2": "test_queued_experiments_run_in_parallel",
+    "OMP_WAIT_POLICY=PASSIVE dvc queue start -j 2": "test_queued_experiments_run_in_parallel",
     "dvc exp run -n fashion -S dataset=fashion-mnist": (
         "test_another_data_set_reruns_every_stage_and_returning_restores_them_from_the_run_cache "
         "(`dvc repro` with that param)"

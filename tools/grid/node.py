@@ -219,10 +219,16 @@ STAGE = re.compile(r"Running stage '([^']+)'|Stage '([^']+)' is cached")
 
 
 def point_env(clone: Path) -> dict[str, str]:
-    """The environment of a point's commands: this Python's tools first, no analytics, and
-    DVC's site cache in the clone's folder (see `site_cache`)."""
+    """The environment of a point's commands: this Python's tools first, no analytics, DVC's
+    site cache in the clone's folder (see `site_cache`), and OpenMP threads that sleep while
+    they wait, unless the user chose otherwise.
+
+    A node runs several points at once, and each stage takes a thread per core: by default an
+    OpenMP thread that waits spins first, so two trainings on the same cores each spin through
+    the other's time slices (benchmarks.contention). Sleeping changes no result's bits."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(clone / SITE)}
+    return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(clone / SITE)}  # fmt: skip
 
 
 def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=None) -> dict:
