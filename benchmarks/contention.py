@@ -10,8 +10,9 @@ threads as it may use cores. The layouts, each run ``--rounds`` times, interleav
   as they wait, where by default they first spin (GNU libgomp, which torch's CPU wheels use).
 
 Each training times ``--epochs`` epochs of the study's autoencoder (``train.fit`` on the
-training set at batch 128) after a warm-up epoch. Reported: seconds per epoch (medians), and
-the two layouts' throughput (epochs per second of the machine) against one alone.
+training set at batch 128, :func:`benchmarks.epoch.trainer_epoch`) after a warm-up epoch.
+Reported per layout: seconds per epoch (medians), and its throughput (epochs per second of the
+machine) against one training alone.
 
     python -m benchmarks.contention [--epochs 3] [--rounds 2]
 """
@@ -23,10 +24,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP's idle threads sleep at once instead of spinning first
-# layout: (one pin per training: None for every core, or a half of the cores; extra environment)
+# layout: (where each training runs: every core or a half of them; extra environment)
 LAYOUTS = {
     "alone": (["all"], {}),
     "alone, passive wait": (["all"], PASSIVE),
@@ -40,23 +40,18 @@ def train(epochs: int) -> None:
     """The worker: a warm-up epoch, then ``epochs`` timed ones; prints seconds per epoch."""
     import torch
 
-    from benchmarks.common import require_data
+    from benchmarks.common import require_data, timed
+    from benchmarks.epoch import trainer_epoch
     from stages.lib.data import load_split
-    from stages.lib.models import AEConfig, Autoencoder
     from stages.lib.runtime import seed_everything, setup
-    from stages.lib.train import Recipe, ae_objective, fit
 
     device = setup("cpu")
     seed_everything(0)
     data = require_data()
-    train_split, test = load_split(data, "train", device), load_split(data, "test", device)
-    model = Autoencoder(AEConfig()).to(device)
-    recipe = Recipe(1, 128, 1e-3, 0, "fp32")
-    fit(model, ae_objective, train_split, test, recipe, "warm-up")
-    start = time.perf_counter()
-    for _ in range(epochs):
-        fit(model, ae_objective, train_split, test, recipe, "timed")
-    print(f"{(time.perf_counter() - start) / epochs:.3f} {torch.get_num_threads()}")
+    epoch = trainer_epoch(load_split(data, "train", device), load_split(data, "test", device), "fp32", device)
+    epoch()
+    seconds = sum(timed(epoch, device) for _ in range(epochs))
+    print(f"{seconds / epochs:.3f} {torch.get_num_threads()}")
 
 
 def launch(epochs: int, cores: list[int], env: dict[str, str]) -> subprocess.Popen:
