@@ -94,9 +94,17 @@ def test_noise_from_a_run_of_other_models_is_refused_and_a_missing_model_left_ou
     assert fewer["ae: test_mse"]["n"] == 12
 
 
-def test_combined_noise_takes_each_groups_largest():
-    a, b = {"x": {"n": 3, "rms": 1.0}, "y": {"n": 3, "rms": 2.0}}, {"x": {"n": 5, "rms": 1.5}}
-    assert nearcopy.combined([a, b]) == {"x": {"n": 5, "rms": 1.5}, "y": {"n": 3, "rms": 2.0}}
+def test_combined_noise_takes_each_groups_largest_on_the_differences_of_every_source_of_its_size():
+    a = {"x": {"n": 13, "rms": 1.0}, "y": {"n": 11, "rms": 2.0}, "z": {"n": 13, "rms": 0.0}}
+    b = {"x": {"n": 13, "rms": 1.2}, "y": {"n": 11, "rms": 6.0}, "z": {"n": 13, "rms": 0.3}}
+    c = {"x": {"n": 3, "rms": 0.9}}
+    both = nearcopy.combined([a, b, c])
+    # 1.2 and 1.0 on 13 differences each are one size (F = 1.44, one-sided p = 0.26): 29 differences.
+    assert both["x"] == {"n": 29, "rms": 1.2, "sources": 3}
+    # A noise three times as large (F = 9, p = 0.0005), or any against none, is another size.
+    assert both["y"] == {"n": 11, "rms": 6.0, "sources": 1}
+    assert both["z"] == {"n": 13, "rms": 0.3, "sources": 1}
+    assert nearcopy.combined([a])["y"] == {"n": 11, "rms": 2.0, "sources": 1}
 
 
 def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget():

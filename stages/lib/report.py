@@ -126,7 +126,8 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     return (
         text + f"\nThe {len(order)} groups of measures (of {len(worst)}) that moved most, each against its "
         "tolerance (1 is the limit): the largest single model's move, and the mean move over the group's models. "
-        "Tolerances are the measured arithmetic noise with a t-quantile for the number of noise differences "
+        "Tolerances are the largest arithmetic noise measured, with a t-quantile for the number of noise "
+        "differences of its size "
         f"and a {100 * nearcopy.FALSE_ALARMS:g}% budget of false alarms, half over single models and half over "
         "the groups' means; the sweep's and PCA's moves are relative.\n\n"
         + table(["group", "largest move", "its units", "mean move (units)", "models"], rows)
