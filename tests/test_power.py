@@ -29,6 +29,13 @@ def test_the_reference_has_measured_noise_for_every_group(committed):
     assert counts["classifier: test_accuracy"] == 3  # the study's classifier and the two fresh ones
 
 
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_each_references_noise_is_its_measurements_combined(dataset):
+    """The tolerances read ``groups``; ``sources`` keeps each measurement: one follows from the other."""
+    noise = power.io.read_json(ROOT / "reference" / f"{dataset}.json")["noise"]
+    assert noise["groups"] == nearcopy.combined([s["groups"] for s in noise["sources"]])
+
+
 def test_the_reference_passes_itself(committed):
     assert check(committed, committed[1]).passes
 
