@@ -56,3 +56,10 @@ def test_docs_reproduction_shows_the_tolerances_tools_power_computes(monkeypatch
     monkeypatch.chdir(ROOT)
     docs = (ROOT / "docs" / "reproduction.md").read_text()
     assert power.markdown() in docs and power.catalogue_markdown() in docs
+
+
+def test_faithful_reruns_like_the_forced_path_fail_within_the_budget():
+    """The measured noise taken as the truth, a rerun like the forced path's fails the check in
+    about 2% of reruns (tools.power --false-alarms); 300 of them keep it under the 5% budget."""
+    ref = power.io.read_json(ROOT / power.REFERENCE)
+    assert power.false_alarms(ref, situation=0, trials=300) < nearcopy.FALSE_ALARMS

@@ -1,19 +1,21 @@
 """How small a regression does `make check` catch? Its tolerances against the limits of the check
 it replaced, and a catalogue of regressions that it must fail.
 
-    python -m tools.power   # the table of docs/reproduction.md, from reference/mnist.json
+    python -m tools.power                       # the tables of docs/reproduction.md, from reference/mnist.json
+    python -m tools.power --false-alarms 4000   # and how many faithful reruns would fail (minutes)
 
 Each regression of :data:`CATALOGUE` moves the reference run's outputs as a real regression
 would (every autoencoder's test error up 1%, one model's silhouette down 0.02, ...); the check of
 the moved run against the reference must fail naming the moved measure
 (tests/test_power.py). The table gives per group of measures its measured noise and the number
-of differences it rests on, the tolerance of one model and of the group's mean (the smallest move of every model that fails), and the
-limit the former check put on the same measure: 4.52 seed-to-seed standard deviations of one
-study model, where it checked the measure at all.
+of differences it rests on, the tolerance of one model and of the group's mean (the smallest
+move of every model that fails), and the limit the former check put on the same measure: 4.52
+seed-to-seed standard deviations of one study model, where it checked the measure at all.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,11 +179,49 @@ def catalogue_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def false_alarms(ref: dict, situation: int, trials: int, seed: int = 0) -> float:
+    """The share of faithful reruns that fail the check, for a rerun like noise source
+    ``situation`` of the reference, taking each source's measured noise as its situation's truth.
+    Each trial measures every source again (an rms redrawn from the chi-square on its number of
+    differences), combines them as the reference does, and draws the rerun's differences from
+    the situation's noise, independent between models (the most single comparisons a rerun can
+    fail). Pessimistic where sources differ by chance alone: it takes every measured difference
+    between situations as real, and the largest measurement as the truth where the situation
+    lacks a group (the AMD run's classifiers)."""
+    rng = np.random.default_rng(seed)
+    sources = [s["groups"] for s in ref["noise"]["sources"]]
+    counts = reproduction.run_of(ref).long().groupby("group").size().to_dict()
+    truth = {g: (sources[situation].get(g) or max((s[g] for s in sources if g in s), key=lambda v: v["rms"]))["rms"]
+             for g in counts}  # fmt: skip
+    failed = 0
+    for _ in range(trials):
+        measured = [
+            {g: {**v, "rms": v["rms"] * math.sqrt(rng.chisquare(v["n"]) / v["n"])} for g, v in s.items()}
+            for s in sources
+        ]
+        lim = nearcopy.limits(nearcopy.combined(measured), counts)
+        for group, k in counts.items():
+            d = rng.standard_normal(k) * truth[group]
+            if np.any(np.abs(d) > lim[group].model) or abs(d.mean()) > lim[group].mean:
+                failed += 1
+                break
+    return failed / trials
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.power", description=__doc__.splitlines()[0])
+    parser.add_argument("--false-alarms", type=int, metavar="TRIALS",
+                        help="also count the faithful reruns that fail, in TRIALS per noise source")  # fmt: skip
+    args = parser.parse_args(argv)
     ref, _ = reference()
     print(f"reference: {reproduction.describe(ref['made_on'])}; noise {ref['noise']['how']}\n")
     print(markdown())
     print(catalogue_markdown())
+    for i, source in enumerate(ref["noise"]["sources"] if args.false_alarms else []):
+        rate = false_alarms(ref, i, args.false_alarms)
+        error = math.sqrt(rate * (1 - rate) / args.false_alarms)
+        print(f"false alarms of a rerun like {source['how']}: {100 * rate:.1f}% +- {100 * error:.1f}% "
+              f"of {args.false_alarms} (budget {100 * nearcopy.FALSE_ALARMS:g}%)")  # fmt: skip
 
 
 if __name__ == "__main__":

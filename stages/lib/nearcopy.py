@@ -9,7 +9,8 @@ arithmetic noise**: the differences between two runs of the same seeds on two ar
 (:func:`noise`, recorded in the reference by ``make noise``).
 
 Two limits per group of measures (one measure of one kind of model), each with a t-quantile for
-the number of noise differences and a share of the check's false-alarm budget (Bonferroni):
+the number of noise differences (of every measurement of the group's largest noise's size:
+:func:`combined`) and a share of the check's false-alarm budget (Bonferroni):
 
 - **per model**: one model's difference may not exceed ``t * rms`` (a single model gone wrong);
 - **the group's mean**: the mean difference over the group's k models may not exceed
