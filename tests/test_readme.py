@@ -65,6 +65,7 @@ NAMED_IN_PROSE = {
     "dvc repro": "make repro's recipe (test_make_targets_run_what_the_tests_run) and every end-to-end test",
     "python -m tools.costs": "test_costs.py, which compares its output with the README's table",
     "python -m tools.power": "test_power.py, which compares its output with docs/reproduction.md's tables",
+    "python -m tools.power --false-alarms 4000": "test_tools_power_prints_each_sources_false_alarms (20 trials)",
     "dvc repro --pull": "test_an_experiment_travels_between_two_clones_through_the_remotes (its clone C)",
     # Named as what `python -m tools.push` replaces; its shortfall was measured by hand (docs/caching.md).
     "dvc push --run-cache": "nothing: the pages advise against it",
