@@ -107,6 +107,14 @@ def test_combined_noise_takes_each_groups_largest_on_the_differences_of_every_so
     assert nearcopy.combined([a])["y"] == {"n": 11, "rms": 2.0, "sources": 1}
 
 
+@pytest.mark.parametrize(("larger", "pooled"), [(1.55, True), (1.66, False)])
+def test_combined_noise_pools_on_either_side_of_the_f_tests_level(larger, pooled):
+    """On 13 differences each, the one-sided F-test at 5% parts the sizes at a ratio of 1.605:
+    1.55 gives p = 0.063, 1.66 gives p = 0.039."""
+    both = nearcopy.combined([{"x": {"n": 13, "rms": 1.0}}, {"x": {"n": 13, "rms": larger}}])["x"]
+    assert both == {"n": 26 if pooled else 13, "rms": larger, "sources": 2 if pooled else 1}
+
+
 def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget():
     d = nearcopy.differences(REFERENCE.long(), REFERENCE.long())
     counts = d.groupby("group").size().to_dict()
