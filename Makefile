@@ -9,9 +9,9 @@
 #              arithmetic path in a scratch clone (a full study's time), compared model by model
 # make push   - this clone's outputs and run cache to the DVC remote, with the outputs that the run
 #              cache's entries name and git keeps, so another clone's `dvc repro --pull` restores them
-# make grid GRID="-S 'ae.lr=3e-4,1e-3'" - a grid of experiments on a Ray cluster (README)
+# make campaign CAMPAIGN="-S 'ae.lr=3e-4,1e-3'" - a campaign of experiments on a Ray cluster (README)
 # make bench  - the CPU benchmarks in benchmarks/ that need nothing else (benchmarks/README.md);
-#              make bench-explorer (after make repro; Chromium), make bench-grid (root)
+#              make bench-explorer (after make repro; Chromium), make bench-campaign (root)
 # make lock   - re-pin requirements.txt from requirements.in
 VENV ?= .venv
 # The first of python3.11 ... python3.14 on PATH, else python3 if it is 3.11 or newer.
@@ -22,7 +22,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install python repro check reference noise push grid test test-fast lint bench bench-explorer bench-grid lock clean
+.PHONY: install python repro check reference noise push campaign test test-fast lint bench bench-explorer bench-campaign lock clean
 
 install: $(VENV)/.installed
 
@@ -51,8 +51,8 @@ noise: install
 push: install
 	$(BIN)/python -m tools.push
 
-grid: install
-	$(BIN)/python -m tools.grid $(GRID)
+campaign: install
+	$(BIN)/python -m tools.campaign $(CAMPAIGN)
 
 lint: install
 	$(BIN)/ruff check .
@@ -79,10 +79,10 @@ bench: install
 bench-explorer: install
 	$(BIN)/python -m benchmarks.explorer
 
-# A Ray grid in a network namespace of its own: needs root for `unshare -n`.
-bench-grid: install
-	$(BIN)/python -m benchmarks.grid
-	$(BIN)/python -m benchmarks.grid_nice
+# A Ray campaign in a network namespace of its own: needs root for `unshare -n`.
+bench-campaign: install
+	$(BIN)/python -m benchmarks.campaign
+	$(BIN)/python -m benchmarks.campaign_nice
 
 lock: install
 	$(BIN)/python -m pip install -q uv

@@ -1,4 +1,4 @@
-"""Two trainings at once on one machine: what `dvc queue start -j 2` and a grid's points do.
+"""Two trainings at once on one machine: what `dvc queue start -j 2` and a campaign's points do.
 
 Each training is a process of its own, as a stage is: ``runtime.setup`` gives it as many
 threads as it may use cores. The layouts, each run ``--rounds`` times, interleaved:

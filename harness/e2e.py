@@ -17,7 +17,7 @@ from stages.lib.params import RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the pipeline needs besides stages/: the plot page, the plots' Vega-Lite templates, the
-# study's reference run (which the tiny runs do not reproduce), the grid tool and tools.push.
+# study's reference run (which the tiny runs do not reproduce), the campaign tool and tools.push.
 PIPELINE = [
     "dvc.yaml",
     ".dvc/config",
@@ -27,7 +27,7 @@ PIPELINE = [
     *(f".dvc/plots/{p.name}" for p in sorted((ROOT / ".dvc" / "plots").glob("*.json"))),
     "reference/mnist.json",
     "tools/__init__.py",
-    *(f"tools/grid/{p.name}" for p in sorted((ROOT / "tools" / "grid").glob("*.py"))),
+    *(f"tools/campaign/{p.name}" for p in sorted((ROOT / "tools" / "campaign").glob("*.py"))),
     "tools/check.py",
     "tools/push.py",
 ]
@@ -182,7 +182,7 @@ def build_pipeline(root: Path) -> tuple[Path, dict, str]:
     dvc(repo, env, "remote", "add", "-d", "store", str(root / "remote"))
     commit(repo, env, "results")
     # `dvc push --run-cache` sends no object of an entry's outputs kept in git (`cache: false`),
-    # which a grid's point that reran nothing would then find to add.
+    # which a campaign's point that reran nothing would then find to add.
     run([sys.executable, "-m", "tools.push"], repo, env)
     return repo, env, output
 
@@ -193,8 +193,8 @@ def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
     ``mine``, so that each worker's tests change their own; the build's minute and a half is
     spent once. The mirrors stay shared, and so does the DVC remote that the committed
     .dvc/config names (clones pull from it; a push adds content-addressed files only);
-    ``mine/remote`` is a copy of it as built, for the tests that copy one (:func:`grid_remotes`)."""
-    from tools.grid.node import locked
+    ``mine/remote`` is a copy of it as built, for the tests that copy one (:func:`campaign_remotes`)."""
+    from tools.campaign.node import locked
 
     built = shared / "e2e"
     with locked(shared / "e2e.lock"):
@@ -210,10 +210,10 @@ def shared_pipeline(shared: Path, mine: Path) -> tuple[Path, dict, str]:
     return mine / "repo", make_env(built / "mirror"), (built / "output.txt").read_text()
 
 
-def grid_remotes(repo: Path, env: dict, where: Path) -> tuple[Path, Path]:
-    """For a grid: a bare git remote of the built pipeline (``where/origin.git``) and a clone of
-    it to start the grid from (``where/driver``), whose DVC remote is a copy of the pipeline's
-    own, so that nothing the grid pushes reaches another test or timing."""
+def campaign_remotes(repo: Path, env: dict, where: Path) -> tuple[Path, Path]:
+    """For a campaign: a bare git remote of the built pipeline (``where/origin.git``) and a clone of
+    it to start the campaign from (``where/driver``), whose DVC remote is a copy of the pipeline's
+    own, so that nothing the campaign pushes reaches another test or timing."""
     origin, driver, store = where / "origin.git", where / "driver", where / "store"
     run(["git", "clone", "-q", "--bare", str(repo), str(origin)], where, env)
     run(["git", "clone", "-q", str(origin), str(driver)], where, env)

@@ -46,9 +46,9 @@ def namespace(other_address: str | None = None) -> Iterator[list[str]]:
     setup = "ip link set lo up"
     if other_address:
         setup += (
-            " && ip link add grid0 type veth peer name grid1 && ip link set grid0 up && ip link set grid1 up"
-            f" && ip addr add {other_address}/24 dev grid0"
-            f" && ip route add default via {other_address.rsplit('.', 1)[0]}.254 dev grid0"
+            " && ip link add ray0 type veth peer name ray1 && ip link set ray0 up && ip link set ray1 up"
+            f" && ip addr add {other_address}/24 dev ray0"
+            f" && ip route add default via {other_address.rsplit('.', 1)[0]}.254 dev ray0"
         )
     holder = subprocess.Popen(
         ["unshare", "-n", "--", "sh", "-c", f"{setup} && echo ready && exec sleep 3600"],

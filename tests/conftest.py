@@ -49,7 +49,7 @@ END_TO_END = {
     "test_readme.py",
     "test_reproduction.py",
     "test_explorer.py",
-    "test_grid.py",
+    "test_campaign.py",
     "test_stage_params.py",
 }
 

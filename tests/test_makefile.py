@@ -105,7 +105,7 @@ def test_the_fast_lane_leaves_out_the_pipeline_ray_and_the_browser_and_make_test
     assert lane and set(lane) < set(everything)
     assert [t for t, (pipeline, _) in lane.items() if pipeline] == []
     # A Ray cluster without the pipeline, and the browser tests, are marked for what they need.
-    ray = "tests/test_grid.py::test_the_local_cluster_listens_on_loopback_alone_with_token_auth"
+    ray = "tests/test_campaign.py::test_the_local_cluster_listens_on_loopback_alone_with_token_auth"
     assert "ray" in everything[ray][1] and ray not in lane
     for browser in (
         "tests/test_readme.py::test_the_readme_commands_do_what_it_says",

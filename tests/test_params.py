@@ -184,7 +184,7 @@ def test_bf16_on_a_cpu_needs_bf16_arithmetic(monkeypatch, has_bf16):
 
 
 def test_params_for_another_machine_are_checked_for_what_they_say_not_for_this_hardware(monkeypatch, tmp_path):
-    """A grid's point runs on a cluster's node: there CUDA or bf16 may be at hand though not here."""
+    """A campaign's point runs on a cluster's node: there CUDA or bf16 may be at hand though not here."""
     monkeypatch.setattr(params, "cpu_has_bf16", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -17,9 +17,9 @@ from harness.e2e import ROOT, clone, commit, dvc, dvc_stdout, ran, run
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-# The grid page's commands need Ray in a network namespace of its own: tests/test_grid.py runs
-# them, verbatim, there (see grid_block).
-GRIDS = DOCS / "grids.md"
+# The campaign page's commands need Ray in a network namespace of its own: tests/test_campaign.py runs
+# them, verbatim, there (see campaign_block).
+CAMPAIGNS = DOCS / "campaigns.md"
 
 
 def pages() -> list[Path]:
@@ -29,7 +29,7 @@ def pages() -> list[Path]:
 
 def run_here() -> list[Path]:
     """The pages whose commands this file runs."""
-    return [page for page in pages() if page != GRIDS]
+    return [page for page in pages() if page != CAMPAIGNS]
 
 
 def commands(block: str) -> list[str]:
@@ -89,7 +89,7 @@ def check_quick(repo: Path, env: dict, output: str) -> None:
     assert {"train_ae@1", "sweep", "train_vae", "report"} <= ran(output)
 
 
-def check_grid(repo: Path, env: dict, output: str) -> None:
+def check_queued_experiments(repo: Path, env: dict, output: str) -> None:
     queued = dvc(repo, env, "queue", "status")
     assert queued.count("Queued") == 2, queued
     lrs = {p["ae"]["lr"] for name, p in experiments(repo, env).items() if name not in ("quick", "robust30")}
@@ -179,7 +179,7 @@ CHECKS = {
     "dvc status": check_status,
     "dvc exp run -n robust30 -S fresh.seed_count=30": check_robust30,
     "dvc exp run -n quick -S ae.epochs=2 -S vae.epochs=2": check_quick,
-    "dvc exp run --queue -S 'ae.lr=3e-4,3e-3'": check_grid,
+    "dvc exp run --queue -S 'ae.lr=3e-4,3e-3'": check_queued_experiments,
     "dvc exp show --hide-queued --only-changed --drop '^(?!Experiment|verdicts)'": check_verdict_columns,
     r"dvc exp show --hide-queued --only-changed --drop '^(?!Experiment|dataset|ae\.|.*test_mse$)'": check_param_columns,
     "dvc metrics diff HEAD quick": check_metrics_diff,
@@ -198,10 +198,10 @@ PROBES = {"source .venv/bin/activate": " && command -v dvc python"}
 ELSEWHERE = {"git clone": lambda repo: repo.parent / "elsewhere", "dvc exp pull": study}
 
 
-def grid_block() -> list[str]:
-    """The block of docs/grids.md that runs the grid tool: Ray needs a network namespace of its
-    own here, so test_grid.py runs these lines, verbatim, inside one."""
-    (block,) = [b for b in blocks(GRIDS) if any("tools.grid" in line for line in b)]
+def campaign_block() -> list[str]:
+    """The block of docs/campaigns.md that runs the campaign tool: Ray needs a network namespace of its
+    own here, so test_campaign.py runs these lines, verbatim, inside one."""
+    (block,) = [b for b in blocks(CAMPAIGNS) if any("tools.campaign" in line for line in b)]
     return block
 
 
@@ -299,7 +299,7 @@ def test_the_results_at_a_glance_are_the_committed_runs():
         ("reference", "$(BIN)/python -m tools.check reference"),
         ("noise", "$(BIN)/python -m tools.check noise --train"),
         ("push", "$(BIN)/python -m tools.push"),
-        ("grid", "$(BIN)/python -m tools.grid $(GRID)"),
+        ("campaign", "$(BIN)/python -m tools.campaign $(CAMPAIGN)"),
     ],
 )
 def test_make_targets_run_what_the_tests_run(target, command):

@@ -58,7 +58,7 @@ def test_autoencoder_loss_falls():
 
 
 def test_each_epoch_prints_the_line_that_the_tools_read(capsys):
-    """The grid's board and benchmarks.timed read fit's stderr through stages.lib.progress."""
+    """The campaign's board and benchmarks.timed read fit's stderr through stages.lib.progress."""
     _, history = train_ae(0, epochs=3)
     lines = capsys.readouterr().err.splitlines()
     epochs = [progress.parse(line) for line in lines]

@@ -6,8 +6,8 @@
 outputs that an entry names and git keeps (`cache: false`: metrics, curves, figures; DVC
 3.67.1), so another clone's `dvc repro --pull` cannot restore such an entry and runs its stage
 again (docs/caching.md). This sends those too, and the entries last, each checked on the
-remote: DVC logs an entry that fails to copy and goes on. A grid's point pushes the same way,
-its own entries only (tools/grid/node.py).
+remote: DVC logs an entry that fails to copy and goes on. A campaign's point pushes the same way,
+its own entries only (tools/campaign/node.py).
 """
 
 from __future__ import annotations

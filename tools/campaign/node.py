@@ -20,9 +20,9 @@ from pathlib import Path
 from subprocess import PIPE, STDOUT
 
 from stages.lib import progress
-from tools.grid import GridError
-from tools.grid.points import Point, exp_ref
-from tools.grid.repository import Remotes, parse_refs
+from tools.campaign import CampaignError
+from tools.campaign.points import Point, exp_ref
+from tools.campaign.repository import Remotes, parse_refs
 from tools.push import entries, push_entries
 
 PUSH_TRIES = 4  # a push is tried this often, waiting PUSH_BACKOFF_S, then twice that, ...
@@ -34,7 +34,7 @@ PUSH_BACKOFF_S = 1.0
 def clones_dir() -> Path:
     """Where this node's points clone, one folder each (its owner's pid and start time inside):
     beside the node's DVC cache, in a folder of this user's alone. A folder at a name that
-    every user can predict (/tmp/dvc-grid-UID) could be made first by another user, who could
+    every user can predict (/tmp/dvc-campaign-UID) could be made first by another user, who could
     then swap a clone's dvc.yaml or the module that `--finish` imports."""
     folder = cache_dir().parent / "clones"
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -50,16 +50,16 @@ def private(folder: Path) -> None:
 
     found = os.lstat(folder)
     if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode):
-        raise GridError(f"{folder} is not a folder but a link or a file: remove it (the grid makes its own)")
+        raise CampaignError(f"{folder} is not a folder but a link or a file: remove it (the campaign makes its own)")
     if found.st_uid != os.getuid():
-        raise GridError(f"{folder} belongs to uid {found.st_uid}, not to this user (uid {os.getuid()}): remove it")
+        raise CampaignError(f"{folder} belongs to uid {found.st_uid}, not to this user (uid {os.getuid()}): remove it")
     if found.st_mode & 0o077:
-        raise GridError(f"{folder} is open to other users (mode {found.st_mode & 0o777:04o}): chmod 700 it")
+        raise CampaignError(f"{folder} is open to other users (mode {found.st_mode & 0o777:04o}): chmod 700 it")
 
 
 def cache_dir() -> Path:
     """The DVC cache that every point on this node shares: the baseline is fetched once."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dvc-grid" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dvc-campaign" / "cache"
 
 
 SITE = "site-cache"  # in a clone's folder: DVC's site cache for that clone, which goes with it
@@ -145,7 +145,7 @@ def push_outputs(repo: Path, remote: str, rev: str) -> str:
     entry whose outputs are not on the remote is not restored elsewhere (the stage runs again),
     and DVC logs an entry that fails to copy and goes on. So the entries are copied here and
     checked (:func:`tools.push.push_entries`). Only this experiment's entries: the node's cache
-    holds other grids' too."""
+    holds other campaigns' too."""
     from dvc.repo import Repo
     from dvc.stage.cache import _can_hash, _get_stage_hash
 
@@ -176,7 +176,7 @@ def remote_ref(repo: Path, url: str, ref: str) -> str | None:
 
 def pushed_before(url: str, ref: str, lease: str) -> str | None:
     """The commit at ``ref`` on the git remote where one is there that the point's lease did not
-    expect: the grid's claim owns the name, so only an earlier attempt of the point pushed it."""
+    expect: the campaign's claim owns the name, so only an earlier attempt of the point pushed it."""
     found = remote_ref(Path.cwd(), url, ref)
     return found if found and found != lease else None
 
@@ -342,7 +342,7 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
 def finish_command(clone: Path) -> str:
     """The shell command that finishes a kept point's push, quoted: it is pasted into a shell."""
     repo, python = shlex.quote(str(clone / "repo")), shlex.quote(sys.executable)
-    return f"cd {repo} && {python} -m tools.grid --finish {shlex.quote(str(clone))}"
+    return f"cd {repo} && {python} -m tools.campaign --finish {shlex.quote(str(clone))}"
 
 
 class Board:

@@ -1,4 +1,4 @@
-"""`python -m tools.grid`: from the check to the table."""
+"""`python -m tools.campaign`: from the check to the table."""
 
 from __future__ import annotations
 
@@ -8,27 +8,29 @@ import shutil
 import sys
 from pathlib import Path
 
-from tools.grid import GridError
-from tools.grid.cluster import connect, is_local
-from tools.grid.driver import Outcome, Stop, run
-from tools.grid.node import clones_dir, push_point, sweep
-from tools.grid.points import check, expand
-from tools.grid.repository import baseline, claim, pull, release
-from tools.grid.results import table
+from tools.campaign import CampaignError
+from tools.campaign.cluster import connect, is_local
+from tools.campaign.driver import Outcome, Stop, run
+from tools.campaign.node import clones_dir, push_point, sweep
+from tools.campaign.points import check, expand
+from tools.campaign.repository import baseline, claim, pull, release
+from tools.campaign.results import table
 
 INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.grid",
-        description="Run a grid of `dvc exp run` on a Ray cluster; results return through the git and DVC remotes.",
+        prog="python -m tools.campaign",
+        description="Run a campaign of `dvc exp run` on a Ray cluster; results return through the git and DVC remotes.",
     )
     parser.add_argument(
         "-S", "--set-param", action="append", metavar="[FILE:]KEY=V1,V2,...",
         help="a param and its values, in `dvc exp run -S` syntax; several -S make a product",
     )  # fmt: skip
-    parser.add_argument("-n", "--name", help="experiments are named NAME-1..N (default: grid-<digest of the grid>)")
+    parser.add_argument(
+        "-n", "--name", help="experiments are named NAME-1..N (default: campaign-<digest of the campaign>)"
+    )
     parser.add_argument("--address", help="a running Ray cluster (default: RAY_ADDRESS, else a local one)")
     parser.add_argument(
         "--no-auth", action="store_true",
@@ -55,36 +57,36 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.finish)
         return 0
     with Stop() as stop:
-        return run_grid(args, stop)
+        return run_campaign(args, stop)
 
 
-def run_grid(args: argparse.Namespace, stop: Stop) -> int:
-    """The grid, from its check to its table, with SIGINT, SIGTERM and SIGHUP handled by `stop`."""
+def run_campaign(args: argparse.Namespace, stop: Stop) -> int:
+    """The campaign, from its check to its table, with SIGINT, SIGTERM and SIGHUP handled by `stop`."""
     root = Path.cwd()
     try:
         points = expand(args.set_param, args.name)
         params = check(points, root)
         commit, remotes = baseline(root, args.git_remote)
         claimed = claim(root, remotes, commit, points, replace=args.replace)
-    except GridError as err:
+    except CampaignError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # no task yet; a claim pushed just now is taken over by a rerun
-        print("\ngrid: interrupted before any task", file=sys.stderr)
+        print("\ncampaign: interrupted before any task", file=sys.stderr)
         return INTERRUPTED
     if claimed.note:
-        print(f"grid: {claimed.note}", flush=True)
+        print(f"campaign: {claimed.note}", flush=True)
     outcome = Outcome(finished=dict(claimed.done), states=dict.fromkeys(claimed.done, "done before"))
     try:
         where = connect(args.address, no_auth=args.no_auth)
         outcome = run(
             points, commit=commit, remotes=remotes, params=params, cpus=args.cpus, where=where, claim=claimed, stop=stop
         )
-    except GridError as err:
+    except CampaignError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # while the cluster started: no task yet
-        print("\ngrid: interrupted before any task", file=sys.stderr)
+        print("\ncampaign: interrupted before any task", file=sys.stderr)
         outcome.interrupted = True
     finally:
         stop.hold()  # from here on a signal is said, not raised: the claim must end
@@ -93,22 +95,24 @@ def run_grid(args: argparse.Namespace, stop: Stop) -> int:
         if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
             try:
                 sweep(clones_dir())
-            except GridError as err:
+            except CampaignError as err:
                 print(f"error: {err}", file=sys.stderr)
         release(root, remotes, claimed)
     code = INTERRUPTED if outcome.interrupted or stop.count else 0
     if outcome.finished:
         try:
             pull(root, remotes, commit, outcome.finished, replaced=claimed.leases)
-        except GridError as err:
+        except CampaignError as err:
             print(f"error: {err}", file=sys.stderr)
             return code or 1
-        print(f"grid: pulled {', '.join(sorted(outcome.finished))}; `dvc exp show` lists them")
+        print(f"campaign: pulled {', '.join(sorted(outcome.finished))}; `dvc exp show` lists them")
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table(root, points, outcome.states).to_string())
     failed = sum(state in ("failed", "push failed") for state in outcome.states.values())
     if failed:
-        print(f"grid: {failed} of {len(points)} points failed (above, each with the end of its log)", file=sys.stderr)
+        print(
+            f"campaign: {failed} of {len(points)} points failed (above, each with the end of its log)", file=sys.stderr
+        )
     return code or (1 if failed or len(outcome.finished) < len(points) else 0)

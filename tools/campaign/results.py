@@ -1,4 +1,4 @@
-"""The grid's table: varying params beside headline metrics and the verdicts held."""
+"""The campaign's table: varying params beside headline metrics and the verdicts held."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.grid.points import PARAMS_FILE, Point
+from tools.campaign.points import PARAMS_FILE, Point
 
 HEADLINE = {  # metrics file: key -> column
     "metrics/vae.json": {"test_loss": "vae test_loss"},
@@ -17,7 +17,7 @@ HEADLINE = {  # metrics file: key -> column
 
 
 def table(root: Path, points: list[Point], states: dict[str, str]):
-    """The grid's points: the params that vary, the headline metrics and the verdicts held,
+    """The campaign's points: the params that vary, the headline metrics and the verdicts held,
     as `dvc exp show` gives them for these names (a point not here has its state alone)."""
     import pandas as pd
 

@@ -1,9 +1,9 @@
-"""A grid of 4 tiny points on a Ray cluster of one node against two, same run.
+"""A campaign of 4 tiny points on a Ray cluster of one node against two, same run.
 
-    python -m benchmarks.grid [--repeats 2]
+    python -m benchmarks.campaign [--repeats 2]
 
 The tiny pipeline (tests/tiny_params.yaml, synthetic data) is built once and pushed to a
-bare git remote and a local DVC remote; each timed grid starts from copies of both, so no
+bare git remote and a local DVC remote; each timed campaign starts from copies of both, so no
 point finds another timing's run in the run cache. Every point trains (train_vae and what
 follows it). Each node is `ray start --num-cpus 1`, so one node runs one point at a time and
 two nodes two; the cluster lives in a network namespace of its own (loopback only), as in the
@@ -24,16 +24,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.e2e import build_pipeline, grid_remotes, run
+from harness.e2e import build_pipeline, campaign_remotes, run
 from harness.netns import RAY, RAY_ENV, namespace, refused
 
-GRID = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
+CAMPAIGN = ["-S", "vae.epochs=2,3", "-S", "vae.lr=0.001,0.002"]
 
 
-def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int, list[tuple[int, float]]]:
-    """Seconds of one grid on a cluster of `nodes` one-CPU nodes, how many nodes ran points, and
+def timed_campaign(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, int, list[tuple[int, float]]]:
+    """Seconds of one campaign on a cluster of `nodes` one-CPU nodes, how many nodes ran points, and
     each point's fetch (files, seconds) in the order the points ended."""
-    _, driver = grid_remotes(built / "repo", env, where)
+    _, driver = campaign_remotes(built / "repo", env, where)
     env = {**env, "XDG_CACHE_HOME": str(where / "cache")}  # the nodes' shared DVC cache: empty at first
     ray = [RAY, "start", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
     with namespace() as inside:
@@ -41,7 +41,9 @@ def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, 
         for _ in range(nodes - 1):
             run([*inside, *ray, "--address=127.0.0.1:6379"], driver, env)
         start = time.perf_counter()
-        output = run([*inside, sys.executable, "-m", "tools.grid", "--address=127.0.0.1:6379", *GRID], driver, env)
+        output = run(
+            [*inside, sys.executable, "-m", "tools.campaign", "--address=127.0.0.1:6379", *CAMPAIGN], driver, env
+        )
         seconds = time.perf_counter() - start
     print(output)
     used = set(re.findall(r"on node 127\.0\.0\.1 ([0-9a-f]{8})", output))
@@ -52,7 +54,7 @@ def timed_grid(built: Path, env: dict, nodes: int, where: Path) -> tuple[float, 
 
 @contextlib.contextmanager
 def tiny_pipeline(prefix: str) -> Iterator[tuple[Path, Path, dict]]:
-    """The tiny pipeline built once in a temporary folder, for the grids of one benchmark: the
+    """The tiny pipeline built once in a temporary folder, for the campaigns of one benchmark: the
     folder, the build, and its environment with Ray's. Refused where no network namespace can be
     made."""
     if refused():
@@ -68,10 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    with tiny_pipeline("grid-bench-") as (tmp, built, env):
+    with tiny_pipeline("campaign-bench-") as (tmp, built, env):
         env = {**env, "RAY_AUTH_MODE": "token"}
         subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
-        # Ray writes it readable by every user, and the grid refuses such a token.
+        # Ray writes it readable by every user, and the campaign refuses such a token.
         (Path(env.get("HOME") or Path.home()) / ".ray" / "auth_token").chmod(0o600)
         times: dict[int, list[float]] = {1: [], 2: []}
         fetches: list[list[tuple[int, float]]] = []
@@ -79,7 +81,7 @@ def main() -> None:
             for nodes in (1, 2):  # alternated, so drift on the machine falls on both
                 where = tmp / f"{nodes}-{r}"
                 where.mkdir()
-                seconds, used, fetched = timed_grid(built, env, nodes, where)
+                seconds, used, fetched = timed_campaign(built, env, nodes, where)
                 times[nodes].append(seconds)
                 if nodes == 1:
                     fetches.append(fetched)

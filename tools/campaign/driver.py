@@ -11,15 +11,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.grid import GridError
-from tools.grid.node import Board, run_point
-from tools.grid.points import Point, exp_ref
-from tools.grid.repository import Claim, Remotes
+from tools.campaign import CampaignError
+from tools.campaign.node import Board, run_point
+from tools.campaign.points import Point, exp_ref
+from tools.campaign.repository import Claim, Remotes
 
 LOG_TAIL = 25  # lines of a failed point's log that the driver shows; the whole log goes to LOGS
 
 
-LOGS = "grid-logs"  # failed points' full logs, beside the driver (gitignored)
+LOGS = "campaign-logs"  # failed points' full logs, beside the driver (gitignored)
 
 
 STATUS_S = 10  # a running point's status line at most this often
@@ -78,7 +78,7 @@ class Stop:
 
     def __init__(self):
         self.count = 0
-        self.first = ""  # the signal that stopped the grid
+        self.first = ""  # the signal that stopped the campaign
         self.held = False
         self.booking_now = False
         self.waiting = False  # a first signal that came while booking
@@ -123,7 +123,7 @@ class Stop:
             raise KeyboardInterrupt(name)
         # os.write: a print here could land inside another print, which Python refuses.
         with contextlib.suppress(OSError):
-            os.write(2, f"\ngrid: {name}: stopping already (finished points pulled, claim ended)\n".encode())
+            os.write(2, f"\ncampaign: {name}: stopping already (finished points pulled, claim ended)\n".encode())
 
 
 def run(
@@ -147,11 +147,11 @@ def run(
     has_gpu = bool(ray.cluster_resources().get("GPU"))
     gpu = {p.name for p in points if params[p.name].device.startswith("cuda")}
     if gpu and not has_gpu:
-        raise GridError(f"device cuda in {', '.join(sorted(gpu))}, but {where} has no GPU")
+        raise CampaignError(f"device cuda in {', '.join(sorted(gpu))}, but {where} has no GPU")
     if has_gpu:  # `auto` takes a GPU where one exists: ask Ray for one, or points pile onto GPU 0
         gpu |= {p.name for p in points if params[p.name].device == "auto"}
     # By value, as a script's own functions go: the nodes need not have these modules on their path.
-    ray.cloudpickle.register_pickle_by_value(sys.modules["tools.grid"])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["tools.campaign"])
     ray.cloudpickle.register_pickle_by_value(sys.modules["stages.lib.progress"])
     ray.cloudpickle.register_pickle_by_value(sys.modules["tools.push"])
     board = ray.remote(num_cpus=0)(Board).remote()
@@ -165,7 +165,7 @@ def run(
     }
     cores, gpus = ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)
     print(
-        f"grid: {len(todo)} points of commit {commit[:7]} on {where} ({cores:g} CPUs, {gpus:g} GPUs; "
+        f"campaign: {len(todo)} points of commit {commit[:7]} on {where} ({cores:g} CPUs, {gpus:g} GPUs; "
         f"{cpus:g} CPUs per point, a GPU for {len(gpu)})"
         + (f"; {len(claim.done)} done before: {', '.join(sorted(claim.done))}" if claim.done else ""),
         flush=True,
@@ -201,11 +201,11 @@ def run(
                     status = ray.get(board.get.remote(), timeout=STATUS_S)
                 except RayError as err:  # the board is only for show: the points run on without it
                     status = {}
-                    print(f"grid: no status this time ({type(err).__name__})", flush=True)
+                    print(f"campaign: no status this time ({type(err).__name__})", flush=True)
                 for point in pending.values():
                     text = status.get(point.name, "waiting for a node")
                     if shown.get(point.name, (None, 0))[0] != text or now - shown[point.name][1] >= HEARTBEAT_S:
-                        print(f"grid: {point.name} {text} ({now - start:.0f} s)", flush=True)
+                        print(f"campaign: {point.name} {text} ({now - start:.0f} s)", flush=True)
                         shown[point.name] = (text, now)
                 last = now
     except KeyboardInterrupt:  # Ray re-raises it bare from its waits: the signal's name is in `stop`
@@ -213,7 +213,7 @@ def run(
         why = stop.first or "SIGINT"
         outcome.interrupted = True
         print(
-            f"\ngrid: interrupted: cancelling {len(pending)} running points ({why})",
+            f"\ncampaign: interrupted: cancelling {len(pending)} running points ({why})",
             file=sys.stderr,
             flush=True,
         )

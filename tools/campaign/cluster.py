@@ -8,7 +8,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from tools.grid import GridError
+from tools.campaign import CampaignError
 
 # Tasks pass a few strings each way; Ray's default store (30% of RAM) would only hold memory.
 LOCAL_OBJECT_STORE = 128 * 2**20
@@ -30,9 +30,9 @@ def connect(address: str | None, *, no_auth: bool = False) -> str:
         # Ray's job API without auth runs whatever reaches it (CVE-2023-48022); Ray presents a
         # token only in token mode, and a cluster started without it accepts every client.
         if os.environ.get("RAY_AUTH_MODE", "").strip().lower() != "token" and not no_auth:
-            raise GridError(
+            raise CampaignError(
                 f"the Ray cluster at {address} is joined without token auth: whoever reaches it runs code "
-                "on it; start its nodes and this grid with RAY_AUTH_MODE=token, or give --no-auth where "
+                "on it; start its nodes and this campaign with RAY_AUTH_MODE=token, or give --no-auth where "
                 "no one else reaches the cluster"
             )
         if not no_auth and not os.environ.get("RAY_AUTH_TOKEN") and os.path.lexists(token_path()):
@@ -42,7 +42,7 @@ def connect(address: str | None, *, no_auth: bool = False) -> str:
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError) as err:
-            raise GridError(f"no Ray cluster reached at {address}: {str(err).splitlines()[0]}") from None
+            raise CampaignError(f"no Ray cluster reached at {address}: {str(err).splitlines()[0]}") from None
         return f"the Ray cluster at {address}" + (" (no auth: --no-auth)" if no_auth else " (token auth)")
     # Ray on Linux replaces 127.0.0.1 by the machine's own address, and its servers then listen
     # on every address; the setting meant for a laptop's single-machine Ray keeps it on
@@ -62,7 +62,7 @@ def connect(address: str | None, *, no_auth: bool = False) -> str:
     wide = [f"{ip}:{port}" for ip, port in listening() if not loopback(ip)]
     if wide:
         ray.shutdown()
-        raise GridError(f"the local Ray cluster listens on {', '.join(sorted(wide))}, not 127.0.0.1 alone")
+        raise CampaignError(f"the local Ray cluster listens on {', '.join(sorted(wide))}, not 127.0.0.1 alone")
     return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
 
 
@@ -72,7 +72,7 @@ def token_path() -> Path:
 
 def auth_token() -> str:
     """Where the local cluster's token comes from; one is made, readable by this user alone,
-    where none exists (Ray would write it readable by every user). Of two grids making it at
+    where none exists (Ray would write it readable by every user). Of two campaigns making it at
     once, the second uses the first's: the token is written whole, then linked into place."""
     if os.environ.get("RAY_AUTH_TOKEN"):
         return "RAY_AUTH_TOKEN"
@@ -83,7 +83,7 @@ def auth_token() -> str:
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
-            with contextlib.suppress(FileExistsError):  # another grid's, made meanwhile
+            with contextlib.suppress(FileExistsError):  # another campaign's, made meanwhile
                 os.link(whole, path)
                 made = True
         finally:
@@ -96,12 +96,12 @@ def private_token(path: Path) -> None:
     """Refuse a token file that another user owns or may read: whoever reads it can run code on
     the cluster. Refused rather than made private here: it may have been read already."""
     if not path.is_file():
-        raise GridError(f"token file {path} is not a file: remove it (a new token is made)")
+        raise CampaignError(f"token file {path} is not a file: remove it (a new token is made)")
     found = path.stat()
     if found.st_uid != os.getuid():
-        raise GridError(f"token file {path} belongs to uid {found.st_uid}, not to this user: remove it")
+        raise CampaignError(f"token file {path} belongs to uid {found.st_uid}, not to this user: remove it")
     if found.st_mode & 0o077:
-        raise GridError(
+        raise CampaignError(
             f"token file {path} is readable by other users (mode {found.st_mode & 0o777:04o}): "
             f"chmod 600 {path} if no one else can have read it, else remove it (a new token is made)"
         )

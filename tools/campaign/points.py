@@ -1,4 +1,4 @@
-"""The grid's points: DVC's expansion of `-S` sweeps, and each point's params checked before any task."""
+"""The campaign's points: DVC's expansion of `-S` sweeps, and each point's params checked before any task."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.grid import GridError
+from tools.campaign import CampaignError
 
 PARAMS_FILE = "params.yaml"
 
@@ -18,7 +18,7 @@ PARAMS_FILE = "params.yaml"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-CLAIMS = "refs/grids"  # a grid's claim on its name, on the git remote
+CLAIMS = "refs/campaigns"  # a campaign's claim on its name, on the git remote
 
 
 EXPS = "refs/exps"
@@ -51,7 +51,7 @@ def valid_ref(ref: str) -> bool:
 
 def expand(set_params: list[str], name: str | None) -> list[Point]:
     """DVC's own expansion of `-S` sweeps into points, named NAME-1..N as `dvc exp run --queue
-    -n NAME` names them; the default NAME is a digest of the grid, so a rerun of the same grid
+    -n NAME` names them; the default NAME is a digest of the campaign, so a rerun of the same campaign
     gives its points the same names."""
     from dvc.exceptions import InvalidArgumentError
     from dvc.utils.cli_parse import to_path_overrides
@@ -62,16 +62,18 @@ def expand(set_params: list[str], name: str | None) -> list[Point]:
         # DVC resolves `${...}` against the params file each time it applies an override: once on
         # the driver's copy for the check, again in each node's clone, where it may read otherwise.
         if "${" in arg:
-            raise GridError(f"-S {arg!r}: interpolations (${{...}}) are not allowed in a grid; give the value itself")
+            raise CampaignError(
+                f"-S {arg!r}: interpolations (${{...}}) are not allowed in a campaign; give the value itself"
+            )
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(set_params))
     except (InvalidArgumentError, HydraException) as err:
-        raise GridError(f"bad grid {' '.join(set_params)!r}: {str(err).splitlines()[0]}") from None
+        raise CampaignError(f"bad campaign {' '.join(set_params)!r}: {str(err).splitlines()[0]}") from None
     overrides = [tuple((path, o) for path, sweep in point.items() for o in sweep) for point in sweeps]
     if name is None:
-        name = "grid-" + hashlib.sha256(repr(overrides).encode()).hexdigest()[:7]
+        name = "campaign-" + hashlib.sha256(repr(overrides).encode()).hexdigest()[:7]
     elif not NAME.fullmatch(name) or not valid_ref(f"{CLAIMS}/{name}") or not valid_ref(exp_ref("0" * 40, f"{name}-1")):
-        raise GridError(
+        raise CampaignError(
             f"--name {name!r}: letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
             "and a valid git ref name (no '..', no '.' or '.lock' at the end)"
         )
@@ -87,21 +89,21 @@ def check(points: list[Point], root: Path) -> dict[str, object]:
     from stages.lib import params
 
     checked = {}
-    with tempfile.TemporaryDirectory(prefix="grid-params-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="campaign-params-") as tmp:
         for point in points:
             files = {PARAMS_FILE} | {path for path, _ in point.overrides}
             for path in files:
                 # A node applies the override to this path in its clone: outside it, the
                 # write would land in the node's temporary directory or anywhere else.
                 if not (root / path).resolve().is_relative_to(root.resolve()):
-                    raise GridError(f"{point.name} ({point}): params file {path} is outside the repository")
+                    raise CampaignError(f"{point.name} ({point}): params file {path} is outside the repository")
                 # Absolute, it names this checkout's file, not the clone's: the check would edit
                 # it in place, and a node would write to the driver's path.
                 if Path(path).is_absolute():
                     relative = (root / path).resolve().relative_to(root.resolve())
-                    raise GridError(f"{point.name} ({point}): params file {path}: give it as {relative}")
+                    raise CampaignError(f"{point.name} ({point}): params file {path}: give it as {relative}")
                 if not (root / path).is_file():
-                    raise GridError(f"{point.name} ({point}): params file {path} not found")
+                    raise CampaignError(f"{point.name} ({point}): params file {path} not found")
                 (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(root / path, Path(tmp) / path)
             try:
@@ -109,7 +111,7 @@ def check(points: list[Point], root: Path) -> dict[str, object]:
                     _apply(Path(tmp) / path, [o for p, o in point.overrides if p == path])
                 checked[point.name] = params.load(Path(tmp) / PARAMS_FILE, this_machine=False)  # run on a node
             except (InvalidArgumentError, params.ParamsError) as err:
-                raise GridError(f"{point.name} ({point}): {err}") from None
+                raise CampaignError(f"{point.name} ({point}): {err}") from None
     return checked
 
 

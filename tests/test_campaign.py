@@ -1,6 +1,6 @@
-"""The grid tool: DVC's grid syntax, every point's params checked before any task, the
-repository's remotes, the claim on a grid's name; end to end on Ray clusters, each inside a
-network namespace of its own (loopback only): docs/grids.md's commands, two grids under one
+"""The campaign tool: DVC's grid syntax, every point's params checked before any task, the
+repository's remotes, the claim on a campaign's name; end to end on Ray clusters, each inside a
+network namespace of its own (loopback only): docs/campaigns.md's commands, two campaigns under one
 name, a push that fails, a GPU, the local cluster's sockets and token, Ctrl-C, a lost worker."""
 
 import itertools
@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.e2e import GIT, ROOT, dvc, dvc_stdout, grid_remotes, run
+from harness.e2e import GIT, ROOT, campaign_remotes, dvc, dvc_stdout, run
 from harness.netns import RAY_ENV, members, namespace, needs_netns, on_loopback
 from stages.lib import progress
-from tools import grid
+from tools import campaign
 
 
-def test_the_grid_is_dvcs_product_named_as_its_queue_names_it():
-    points = grid.points.expand(["ae.lr=3e-4,1e-3", "dataset=mnist,fashion-mnist"], name="lr")
+def test_the_campaign_is_dvcs_product_named_as_its_queue_names_it():
+    points = campaign.points.expand(["ae.lr=3e-4,1e-3", "dataset=mnist,fashion-mnist"], name="lr")
     assert [p.name for p in points] == ["lr-1", "lr-2", "lr-3", "lr-4"]
     assert [str(p) for p in points] == [
         "ae.lr=0.0003 dataset=mnist",
@@ -33,19 +33,19 @@ def test_the_grid_is_dvcs_product_named_as_its_queue_names_it():
         "ae.lr=0.001 dataset=mnist",
         "ae.lr=0.001 dataset=fashion-mnist",
     ]
-    assert grid.points.expand(["other.yaml:x=1,2"], name="o")[1].set_params == ["other.yaml:x=2"]
+    assert campaign.points.expand(["other.yaml:x=1,2"], name="o")[1].set_params == ["other.yaml:x=2"]
 
 
-def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another():
-    first, again = (grid.points.expand(["vae.epochs=1,2"], name=None)[0].name for _ in range(2))
-    other = grid.points.expand(["vae.epochs=1,3"], name=None)[0].name
-    assert re.fullmatch(r"grid-[0-9a-f]{7}-1", first) and first == again != other
+def test_the_default_name_is_the_same_for_the_same_campaign_and_differs_for_another():
+    first, again = (campaign.points.expand(["vae.epochs=1,2"], name=None)[0].name for _ in range(2))
+    other = campaign.points.expand(["vae.epochs=1,3"], name=None)[0].name
+    assert re.fullmatch(r"campaign-[0-9a-f]{7}-1", first) and first == again != other
 
 
 @pytest.mark.parametrize(
     ("set_params", "message"),
     [
-        (["ae.lr=3e-4,"], "error: bad grid 'ae.lr=3e-4,': "),
+        (["ae.lr=3e-4,"], "error: bad campaign 'ae.lr=3e-4,': "),
         (["ae.lr=glob(*)"], "Glob override 'ae.lr=glob(*)' is not supported"),
         (["ae.lrr=1e-3,3e-3"], "(ae.lrr=0.001): unknown key ae.lrr; allowed keys in ae: hidden, latent, epochs"),
         (["ae.lr=1e-3,3.0"], "(ae.lr=3.0): ae.lr must be <= 1.0, got 3.0"),
@@ -53,11 +53,11 @@ def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another(
         (["other.yaml:x=1"], "(other.yaml:x=1): params file other.yaml not found"),
     ],
 )
-def test_a_bad_grid_or_param_fails_before_ray_starts_naming_it(monkeypatch, capsys, set_params, message):
+def test_a_bad_campaign_or_param_fails_before_ray_starts_naming_it(monkeypatch, capsys, set_params, message):
     import ray
 
     monkeypatch.chdir(ROOT)
-    assert grid.cli.main([arg for s in set_params for arg in ("-S", s)]) == 2
+    assert campaign.cli.main([arg for s in set_params for arg in ("-S", s)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not ray.is_initialized()
@@ -76,38 +76,38 @@ def git_repo(path: Path) -> tuple[Path, dict]:
 
 def test_the_repository_must_be_committed_on_its_git_remote_and_have_a_dvc_remote(tmp_path):
     repo, env = git_repo(tmp_path / "repo")
-    with pytest.raises(grid.GridError, match="no git remote 'origin': the nodes clone the repository from it"):
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError, match="no git remote 'origin': the nodes clone the repository from it"):
+        campaign.repository.baseline(repo, "origin")
     run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
     run(["git", "remote", "add", "origin", "../origin.git"], repo, env)
-    with pytest.raises(grid.GridError, match="no default DVC remote: dvc remote add -d"):
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError, match="no default DVC remote: dvc remote add -d"):
+        campaign.repository.baseline(repo, "origin")
     dvc(repo, env, "remote", "add", "-d", "store", "../store")
-    with pytest.raises(grid.GridError, match=r"uncommitted changes \(.dvc/config\): the points run commit"):
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError, match=r"uncommitted changes \(.dvc/config\): the points run commit"):
+        campaign.repository.baseline(repo, "origin")
     run([*GIT, "commit", "-qam", "remote"], repo, env)
-    with pytest.raises(grid.GridError, match="is not on git remote 'origin': git push it first"):
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError, match="is not on git remote 'origin': git push it first"):
+        campaign.repository.baseline(repo, "origin")
     run(["git", "push", "-q", "origin", "HEAD"], repo, env)
-    commit, remotes = grid.repository.baseline(repo, "origin")
+    commit, remotes = campaign.repository.baseline(repo, "origin")
     assert commit == run(["git", "rev-parse", "HEAD"], repo, env).strip()
     # Relative paths made absolute: a node's clone starts elsewhere.
-    assert remotes == grid.repository.Remotes(
+    assert remotes == campaign.repository.Remotes(
         git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url=str(tmp_path / "store")
     )
 
 
 def test_a_failed_point_shows_the_end_of_its_log_and_a_finished_one_what_ran():
-    point = grid.points.Point(name="g-1", overrides=(("params.yaml", "vae.epochs=2"),))
+    point = campaign.points.Point(name="g-1", overrides=(("params.yaml", "vae.epochs=2"),))
     log = [f"line {i}" for i in range(100)]
-    failed = grid.driver.report(1, 2, point, {"ok": False, "node": "10.0.0.2 ab12cd34", "seconds": 7.2, "log": log})
+    failed = campaign.driver.report(1, 2, point, {"ok": False, "node": "10.0.0.2 ab12cd34", "seconds": 7.2, "log": log})
     head = "[1/2] g-1 (vae.epochs=2): FAILED after 7 s on node 10.0.0.2 ab12cd34; the end of its log:"
     assert failed.splitlines()[0] == head
-    assert failed.splitlines()[1:] == [f"    line {i}" for i in range(100 - grid.driver.LOG_TAIL, 100)]
+    assert failed.splitlines()[1:] == [f"    line {i}" for i in range(100 - campaign.driver.LOG_TAIL, 100)]
     log = ["Running stage 'train_vae':", "Stage 'sample' is cached - skipping run, checking out outputs"]
-    done = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "push_s": 2.04})
+    done = campaign.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "push_s": 2.04})
     assert done.endswith("done in 30 s on node n; ran train_vae; restored from the run cache sample; pushed in 2.0 s")
-    niced = grid.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "nice": 15})
+    niced = campaign.driver.report(2, 2, point, {"ok": True, "node": "n", "seconds": 30, "log": log, "nice": 15})
     assert "done in 30 s on node n at nice 15; ran train_vae" in niced
 
 
@@ -121,7 +121,7 @@ def test_a_param_file_outside_the_repository_is_refused_before_any_task(monkeypa
     (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     monkeypatch.chdir(repo)
     for path in ("../x/params.yaml", str(tmp_path / "x" / "params.yaml")):
-        assert grid.cli.main(["-S", f"{path}:k=2"]) == 2
+        assert campaign.cli.main(["-S", f"{path}:k=2"]) == 2
         err = capsys.readouterr().err
         assert f"params file {path} is outside the repository" in err, err
     assert (tmp_path / "x" / "params.yaml").read_text() == "k: 1\n"
@@ -135,7 +135,7 @@ def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypa
     (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     (repo / "other.yaml").write_text("k: 1\n")
     monkeypatch.chdir(repo)
-    assert grid.cli.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
+    assert campaign.cli.main(["-S", f"{repo / 'other.yaml'}:k=2"]) == 2
     err = capsys.readouterr().err
     assert f"params file {repo / 'other.yaml'}: give it as other.yaml" in err and "Traceback" not in err, err
     assert (repo / "other.yaml").read_text() == "k: 1\n"
@@ -146,52 +146,58 @@ def test_an_absolute_params_file_in_the_repository_is_refused_untouched(monkeypa
     [(None, True), ("", True), ("local", True), (" LOCAL ", True), ("auto", False), ("127.0.0.1:6379", False)],
 )
 def test_local_however_spelled_is_the_local_cluster(address, local):
-    assert grid.cluster.is_local(address) is local
+    assert campaign.cluster.is_local(address) is local
 
 
-def remote_repo(tmp_path: Path) -> tuple[Path, dict, grid.repository.Remotes, str]:
+def remote_repo(tmp_path: Path) -> tuple[Path, dict, campaign.repository.Remotes, str]:
     """A committed repository with a bare git remote that has its commit."""
     repo, env = git_repo(tmp_path / "repo")
     run(["git", "clone", "-q", "--bare", str(repo), str(tmp_path / "origin.git")], tmp_path, env)
     run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo, env)
-    remotes = grid.repository.Remotes(git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url="unused")
+    remotes = campaign.repository.Remotes(
+        git="origin", git_url=str(tmp_path / "origin.git"), dvc="store", dvc_url="unused"
+    )
     return repo, env, remotes, run(["git", "rev-parse", "HEAD"], repo, env).strip()
 
 
-def test_a_grid_name_is_claimed_on_the_git_remote(tmp_path):
-    """A name in use is refused, naming the experiments, before any task; the same grid again
+def test_a_campaign_name_is_claimed_on_the_git_remote(tmp_path):
+    """A name in use is refused, naming the experiments, before any task; the same campaign again
     is refused while it runs and resumes once it has ended (its pushed points kept); --replace
     takes the names, leasing only what it saw."""
     repo, env, remotes, commit = remote_repo(tmp_path)
-    points = grid.points.expand(["vae.epochs=1,2"], "g")
-    claimed = grid.repository.claim(repo, remotes, commit, points, replace=False)
-    refs = [grid.points.exp_ref(commit, "g-1"), grid.points.exp_ref(commit, "g-2")]
-    assert claimed == grid.repository.Claim(done={}, leases=dict.fromkeys(refs, ""))
-    assert "refs/grids/g" in run(["git", "ls-remote", remotes.git_url], repo, env)
+    points = campaign.points.expand(["vae.epochs=1,2"], "g")
+    claimed = campaign.repository.claim(repo, remotes, commit, points, replace=False)
+    refs = [campaign.points.exp_ref(commit, "g-1"), campaign.points.exp_ref(commit, "g-2")]
+    assert claimed == campaign.repository.Claim(done={}, leases=dict.fromkeys(refs, ""))
+    assert "refs/campaigns/g" in run(["git", "ls-remote", remotes.git_url], repo, env)
 
     run(["git", "push", "-q", "origin", f"HEAD:{refs[0]}"], repo, env)  # g-1 finished, g-2 did not
-    with pytest.raises(grid.GridError, match=r"grid 'g' is running .*: wait for it to end, or --replace"):
-        grid.repository.claim(repo, remotes, commit, points, replace=False)
-    grid.repository.release(repo, remotes, claimed)
-    again = grid.repository.claim(repo, remotes, commit, points, replace=False)
+    with pytest.raises(campaign.CampaignError, match=r"campaign 'g' is running .*: wait for it to end, or --replace"):
+        campaign.repository.claim(repo, remotes, commit, points, replace=False)
+    campaign.repository.release(repo, remotes, claimed)
+    again = campaign.repository.claim(repo, remotes, commit, points, replace=False)
     assert again.done == {"g-1": commit}
-    grid.repository.release(repo, remotes, again)
-    with pytest.raises(grid.GridError, match="grid name 'g' is taken on git remote 'origin' by another grid"):
-        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=3,4"], "g"), replace=False)
+    campaign.repository.release(repo, remotes, again)
+    with pytest.raises(
+        campaign.CampaignError, match="campaign name 'g' is taken on git remote 'origin' by another campaign"
+    ):
+        campaign.repository.claim(repo, remotes, commit, campaign.points.expand(["vae.epochs=3,4"], "g"), replace=False)
 
-    # Names made some other way (`dvc exp run -n`, another commit's grid), there or here.
+    # Names made some other way (`dvc exp run -n`, another commit's campaign), there or here.
     run(["git", "push", "-q", "origin", f"HEAD:refs/exps/ab/{'c' * 38}/h-2"], repo, env)
-    with pytest.raises(grid.GridError, match="experiments h-2 already exist on git remote 'origin' or here"):
-        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=1,2"], "h"), replace=False)
+    with pytest.raises(campaign.CampaignError, match="experiments h-2 already exist on git remote 'origin' or here"):
+        campaign.repository.claim(repo, remotes, commit, campaign.points.expand(["vae.epochs=1,2"], "h"), replace=False)
     run(["git", "update-ref", f"refs/exps/ab/{'c' * 38}/k-1", "HEAD"], repo, env)
-    with pytest.raises(grid.GridError, match="experiments k-1 already exist"):
-        grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=1,2"], "k"), replace=False)
+    with pytest.raises(campaign.CampaignError, match="experiments k-1 already exist"):
+        campaign.repository.claim(repo, remotes, commit, campaign.points.expand(["vae.epochs=1,2"], "k"), replace=False)
 
-    replaced = grid.repository.claim(repo, remotes, commit, grid.points.expand(["vae.epochs=3,4"], "g"), replace=True)
-    assert replaced == grid.repository.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
+    replaced = campaign.repository.claim(
+        repo, remotes, commit, campaign.points.expand(["vae.epochs=3,4"], "g"), replace=True
+    )
+    assert replaced == campaign.repository.Claim(done={}, leases={refs[0]: commit, refs[1]: ""})
 
 
-def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_grid_replaced(tmp_path):
+def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_campaign_replaced(tmp_path):
     """--replace replaces on the remote what the claim leased; here, the same: an experiment of
     this clone that the remote never had is kept, and named, rather than forced over."""
     repo, env, remotes, commit = remote_repo(tmp_path)
@@ -200,40 +206,42 @@ def test_pulling_moves_a_ref_here_only_where_it_is_the_commit_the_grid_replaced(
         return run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message], repo, env).strip()
 
     replaced, local_only, new_1, new_2 = (child(m) for m in ("old g-1", "this clone's g-2", "g-1", "g-2"))
-    refs = [grid.points.exp_ref(commit, "g-1"), grid.points.exp_ref(commit, "g-2")]
-    run(["git", "update-ref", refs[0], replaced], repo, env)  # pulled from an earlier grid
+    refs = [campaign.points.exp_ref(commit, "g-1"), campaign.points.exp_ref(commit, "g-2")]
+    run(["git", "update-ref", refs[0], replaced], repo, env)  # pulled from an earlier campaign
     run(["git", "update-ref", refs[1], local_only], repo, env)  # `dvc exp run` here, never pushed
     run(["git", "push", "-q", "origin", f"{new_1}:{refs[0]}", f"{new_2}:{refs[1]}"], repo, env)
-    with pytest.raises(grid.GridError, match=r"experiments g-2 here are commits of this clone .*: kept"):
-        grid.repository.pull(
+    with pytest.raises(campaign.CampaignError, match=r"experiments g-2 here are commits of this clone .*: kept"):
+        campaign.repository.pull(
             repo, remotes, commit, {"g-1": new_1, "g-2": new_2}, replaced={refs[0]: replaced, refs[1]: ""}
         )
     here = run(["git", "for-each-ref", "--format=%(objectname)", *refs], repo, env).split()
     assert here == [new_1, local_only]
 
 
-def test_of_two_grids_claiming_one_name_at_once_one_is_refused(tmp_path, monkeypatch):
-    """The same grid started twice at once: both find the name free, one claim is pushed first,
+def test_of_two_campaigns_claiming_one_name_at_once_one_is_refused(tmp_path, monkeypatch):
+    """The same campaign started twice at once: both find the name free, one claim is pushed first,
     and git refuses the other's (not a fast-forward of it)."""
     repo, _, remotes, commit = remote_repo(tmp_path)
-    points = grid.points.expand(["vae.epochs=1,2"], "twin")
-    git, first = grid.repository.git, []
+    points = campaign.points.expand(["vae.epochs=1,2"], "twin")
+    git, first = campaign.repository.git, []
 
     def pushed_first_elsewhere(root, *args, **kwargs):
         if args[0] == "push" and not first:
             first.append("started")
-            first.append(grid.repository.claim(root, remotes, commit, points, replace=False))
+            first.append(campaign.repository.claim(root, remotes, commit, points, replace=False))
         return git(root, *args, **kwargs)
 
-    monkeypatch.setattr(grid.repository, "git", pushed_first_elsewhere)
-    with pytest.raises(grid.GridError, match="grid name 'twin' was claimed on git remote 'origin' by another grid"):
-        grid.repository.claim(repo, remotes, commit, points, replace=False)
-    assert isinstance(first[1], grid.repository.Claim)  # the first grid's claim went through
+    monkeypatch.setattr(campaign.repository, "git", pushed_first_elsewhere)
+    with pytest.raises(
+        campaign.CampaignError, match="campaign name 'twin' was claimed on git remote 'origin' by another campaign"
+    ):
+        campaign.repository.claim(repo, remotes, commit, points, replace=False)
+    assert isinstance(first[1], campaign.repository.Claim)  # the first campaign's claim went through
 
 
 def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
     """The lines `dvc exp run` and the training loop print, as a point's status reads them."""
-    stage = grid.node.STAGE.search("Running stage 'train_vae':")
+    stage = campaign.node.STAGE.search("Running stage 'train_vae':")
     single = progress.parse("train_vae: epoch 2/3 train_loss 531.9, test_loss 522.5 (0.9 s)")
     batched = progress.parse(
         "robustness: 4 VAEs: epoch 1/2 train_loss 547.3 (mean of members), test_loss 537.3 (0.7 s)"
@@ -246,18 +254,18 @@ def test_a_status_line_names_the_stage_and_the_epoch_from_the_runs_output():
 def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()
-    me = f"{os.getpid()} {grid.node._started(os.getpid())}"
+    me = f"{os.getpid()} {campaign.node._started(os.getpid())}"
     owners = {"dead": f"{gone.pid} 1", "reused": f"{os.getpid()} 1", "alive": me, "kept": f"{gone.pid} 1"}
     for name, owner in owners.items():
         (tmp_path / name / "repo").mkdir(parents=True)
-        (tmp_path / name / grid.node.OWNER).write_text(owner)
-    (tmp_path / "kept" / grid.node.KEPT).write_text("")
-    (tmp_path / f"{grid.node.NEW}starting").mkdir()  # its owner has not written the file yet
+        (tmp_path / name / campaign.node.OWNER).write_text(owner)
+    (tmp_path / "kept" / campaign.node.KEPT).write_text("")
+    (tmp_path / f"{campaign.node.NEW}starting").mkdir()  # its owner has not written the file yet
     (tmp_path / ".half.sweeping").mkdir()  # a sweep that a command still writing there made fail
     # Made again, without its owner, by a killed run's `dvc exp run` that wrote after the sweep.
     (tmp_path / "recreated" / "repo" / ".dvc" / "tmp").mkdir(parents=True)
-    assert sorted(p.name for p in grid.node.sweep(tmp_path)) == ["dead", "recreated", "reused"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{grid.node.NEW}starting", "alive", "kept"]
+    assert sorted(p.name for p in campaign.node.sweep(tmp_path)) == ["dead", "recreated", "reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{campaign.node.NEW}starting", "alive", "kept"]
 
 
 @pytest.mark.parametrize(
@@ -266,14 +274,14 @@ def test_a_clone_whose_worker_is_gone_is_swept_and_no_other(tmp_path):
         (["vae.epochs=1"], "a..b", "--name 'a..b': .* a valid git ref name"),
         (["vae.epochs=1"], "a.", "--name 'a.': .* a valid git ref name"),
         (["vae.epochs=1"], "x.lock", "--name 'x.lock': .* a valid git ref name"),
-        (["ae.lr=${vae.lr}"], "g", r"-S 'ae.lr=\$\{vae.lr\}': interpolations .* are not allowed in a grid"),
+        (["ae.lr=${vae.lr}"], "g", r"-S 'ae.lr=\$\{vae.lr\}': interpolations .* are not allowed in a campaign"),
     ],
 )
 def test_an_invalid_ref_name_or_an_interpolation_is_refused_before_any_task(set_params, name, message):
     """A name that git refuses as a ref would pass the character check and fail at the claim's
     push; `${...}` would be resolved once on the driver for the check and again on each node."""
-    with pytest.raises(grid.GridError, match=message):
-        grid.points.expand(set_params, name)
+    with pytest.raises(campaign.CampaignError, match=message):
+        campaign.points.expand(set_params, name)
 
 
 def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
@@ -284,7 +292,7 @@ def pushed_repo(tmp_path: Path) -> tuple[Path, dict]:
     dvc(repo, env, "remote", "add", "-d", "store", str(tmp_path / "store"))
     run([*GIT, "commit", "-qam", "remote"], repo, env)
     run(["git", "push", "-q", "origin", "HEAD"], repo, env)
-    grid.repository.baseline(repo, "origin")
+    campaign.repository.baseline(repo, "origin")
     return repo, env
 
 
@@ -292,8 +300,8 @@ def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
     """A new stage module or params file, not yet added, is not in the nodes' clones either."""
     repo, _ = pushed_repo(tmp_path)
     (repo / "new_stage.py").write_text("")
-    with pytest.raises(grid.GridError, match=r"uncommitted changes \(new_stage.py\): the points run commit"):
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError, match=r"uncommitted changes \(new_stage.py\): the points run commit"):
+        campaign.repository.baseline(repo, "origin")
 
 
 @pytest.mark.parametrize(
@@ -310,8 +318,8 @@ def test_an_untracked_file_counts_as_an_uncommitted_change(tmp_path):
     ],
 )
 def test_credentials_in_a_url_are_found(url, info):
-    assert grid.repository.userinfo(url) == info
-    assert "s3cret" not in grid.repository.redact(url)
+    assert campaign.repository.userinfo(url) == info
+    assert "s3cret" not in campaign.repository.redact(url)
 
 
 def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_secret(tmp_path):
@@ -320,15 +328,15 @@ def test_a_remote_url_with_credentials_is_refused_naming_the_remote_and_not_the_
     repo, env = pushed_repo(tmp_path)
     origin = str(tmp_path / "origin.git")
     run(["git", "remote", "set-url", "origin", "https://user:s3cret@example.invalid/x.git"], repo, env)
-    with pytest.raises(grid.GridError) as refused:
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError) as refused:
+        campaign.repository.baseline(repo, "origin")
     said = str(refused.value)
     assert said.startswith("git remote 'origin': its URL https://***@example.invalid/x.git carries credentials")
     assert "credential helper" in said and "s3cret" not in said
     run(["git", "remote", "set-url", "origin", origin], repo, env)
     dvc(repo, env, "remote", "modify", "--local", "store", "url", "https://user:s3cret@example.invalid/store")
-    with pytest.raises(grid.GridError) as refused:
-        grid.repository.baseline(repo, "origin")
+    with pytest.raises(campaign.CampaignError) as refused:
+        campaign.repository.baseline(repo, "origin")
     said = str(refused.value)
     assert said.startswith("DVC remote 'store': its URL https://***@example.invalid/store carries credentials")
     assert "s3cret" not in said
@@ -350,68 +358,70 @@ def test_a_verdict_that_counts_runs_is_held_where_it_holds_in_all_of_them(monkey
     shown = exp_show(verdicts, seeds=[1, 2, 3])
     real = subprocess.run
     monkeypatch.setattr(
-        grid.node.subprocess,
+        campaign.node.subprocess,
         "run",
         lambda cmd, **kwargs: (
             subprocess.CompletedProcess(cmd, 0, shown, "") if cmd[-3:] == ["exp", "show", "--json"]
             else real(cmd, **kwargs)
         ),
     )  # fmt: skip
-    table = grid.results.table(tmp_path, grid.points.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
+    table = campaign.results.table(tmp_path, campaign.points.expand(["vae.epochs=2"], "g"), {"g-1": "done"})
     assert table.loc["g-1", "verdicts held"] == "2/5"
 
 
 def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
-    clone = Path("/home/a user/.cache/dvc-grid/clones/g-1-$(touch x);'")
-    words = shlex.split(grid.node.finish_command(clone))
-    assert words == ["cd", f"{clone}/repo", "&&", sys.executable, "-m", "tools.grid", "--finish", str(clone)]
+    clone = Path("/home/a user/.cache/dvc-campaign/clones/g-1-$(touch x);'")
+    words = shlex.split(campaign.node.finish_command(clone))
+    assert words == ["cd", f"{clone}/repo", "&&", sys.executable, "-m", "tools.campaign", "--finish", str(clone)]
 
 
 def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_path):
-    """Not /tmp/dvc-grid-UID, which another user could make first: a folder of this user's
+    """Not /tmp/dvc-campaign-UID, which another user could make first: a folder of this user's
     alone under the cache; refused where it is a link, another user's, or open to others."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = grid.node.clones_dir()
-    assert folder == grid.node.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-grid" / "clones"
-    assert folder.stat().st_mode & 0o777 == 0o700 and grid.node.clones_dir() == folder
+    folder = campaign.node.clones_dir()
+    assert folder == campaign.node.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-campaign" / "clones"
+    assert folder.stat().st_mode & 0o777 == 0o700 and campaign.node.clones_dir() == folder
     folder.chmod(0o755)
-    with pytest.raises(grid.GridError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
-        grid.node.clones_dir()
+    with pytest.raises(campaign.CampaignError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
+        campaign.node.clones_dir()
     folder.chmod(0o700)
     if os.getuid() == 0:  # only root can give a folder away
         os.chown(folder, 4242, -1)
-        with pytest.raises(grid.GridError, match=r"clones belongs to uid 4242, not to this user"):
-            grid.node.clones_dir()
+        with pytest.raises(campaign.CampaignError, match=r"clones belongs to uid 4242, not to this user"):
+            campaign.node.clones_dir()
     folder.rmdir()
     (tmp_path / "elsewhere").mkdir(mode=0o700)
     folder.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(grid.GridError, match="clones is not a folder but a link or a file: remove it"):
-        grid.node.clones_dir()
+    with pytest.raises(campaign.CampaignError, match="clones is not a folder but a link or a file: remove it"):
+        campaign.node.clones_dir()
 
 
-def test_a_token_others_can_read_is_refused_and_two_grids_making_one_share_it(monkeypatch, tmp_path):
+def test_a_token_others_can_read_is_refused_and_two_campaigns_making_one_share_it(monkeypatch, tmp_path):
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     path = tmp_path / "ray" / "auth_token"
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
-    assert grid.cluster.auth_token() == f"new token in {path}"
+    assert campaign.cluster.auth_token() == f"new token in {path}"
     assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text()) == 64
     path.chmod(0o644)  # as `ray get-auth-token --generate` writes it
-    with pytest.raises(grid.GridError, match=rf"token file {path} is readable by other users \(mode 0644\): chmod 600"):
-        grid.cluster.auth_token()
+    with pytest.raises(
+        campaign.CampaignError, match=rf"token file {path} is readable by other users \(mode 0644\): chmod 600"
+    ):
+        campaign.cluster.auth_token()
     path.unlink()
 
-    # Another grid makes the token between this one's look and its write: this one uses it.
+    # Another campaign makes the token between this one's look and its write: this one uses it.
     mkdir = Path.mkdir
 
-    def another_grid_first(self, *args, **kwargs):
+    def another_campaign_first(self, *args, **kwargs):
         mkdir(self, *args, **kwargs)
         if self == path.parent and not path.exists():
             path.write_text("theirs")
             path.chmod(0o600)
 
     with monkeypatch.context() as patched:
-        patched.setattr(Path, "mkdir", another_grid_first)
-        assert grid.cluster.auth_token() == f"token in {path}"
+        patched.setattr(Path, "mkdir", another_campaign_first)
+        assert campaign.cluster.auth_token() == f"token in {path}"
     assert path.read_text() == "theirs" and [p.name for p in path.parent.iterdir()] == ["auth_token"]
 
 
@@ -424,15 +434,17 @@ def test_a_cluster_at_an_address_is_joined_with_token_auth_or_an_explicit_no_aut
 
     monkeypatch.setattr(ray, "init", unreachable)
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    with pytest.raises(grid.GridError, match=r"cluster at 10\.9\.0\.2:6379 is joined without token auth: .*--no-auth"):
-        grid.cluster.connect("10.9.0.2:6379")
-    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
-        grid.cluster.connect("10.9.0.2:6379", no_auth=True)
+    with pytest.raises(
+        campaign.CampaignError, match=r"cluster at 10\.9\.0\.2:6379 is joined without token auth: .*--no-auth"
+    ):
+        campaign.cluster.connect("10.9.0.2:6379")
+    with pytest.raises(campaign.CampaignError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        campaign.cluster.connect("10.9.0.2:6379", no_auth=True)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
-    with pytest.raises(grid.GridError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
-        grid.cluster.connect("10.9.0.2:6379")
-    assert grid.cli.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
+    with pytest.raises(campaign.CampaignError, match=r"no Ray cluster reached at 10\.9\.0\.2:6379"):
+        campaign.cluster.connect("10.9.0.2:6379")
+    assert campaign.cli.parse_args(["--no-auth", "-S", "vae.epochs=1"]).no_auth
 
 
 def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(monkeypatch, tmp_path):
@@ -443,11 +455,11 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
     run(["git", "clone", "-q", remotes.git_url, str(clone / "repo")], tmp_path, env)
     run([*GIT, "commit", "-q", "--allow-empty", "-m", "the experiment"], clone / "repo", env)
     rev = run(["git", "rev-parse", "HEAD"], clone / "repo", env).strip()
-    ref = grid.points.exp_ref(commit, "p-1")
+    ref = campaign.points.exp_ref(commit, "p-1")
     spec = {"ref": ref, "rev": rev, "lease": "", "git_url": remotes.git_url, "dvc_remote": "store"}
     (clone / "point.json").write_text(json.dumps(spec))
-    monkeypatch.setattr(grid.node, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
-    monkeypatch.setattr(grid.node, "PUSH_BACKOFF_S", 0)
+    monkeypatch.setattr(campaign.node, "push_outputs", lambda repo, remote, rev: "pushed to the DVC remote")
+    monkeypatch.setattr(campaign.node, "PUSH_BACKOFF_S", 0)
     real = subprocess.run
 
     def reply_lost(cmd, *args, **kwargs):
@@ -456,8 +468,8 @@ def test_a_push_whose_reply_was_lost_is_found_on_the_remote_not_reported_failed(
             return subprocess.CompletedProcess(cmd, 128, "fatal: the remote end hung up unexpectedly", None)
         return done
 
-    monkeypatch.setattr(grid.node.subprocess, "run", reply_lost)
-    log = grid.node.push_point(clone)
+    monkeypatch.setattr(campaign.node.subprocess, "run", reply_lost)
+    log = campaign.node.push_point(clone)
     assert log[-1].startswith(f"pushed {ref} to the git remote (found there after: fatal: the remote end hung up"), log
     monkeypatch.undo()
     assert run(["git", "ls-remote", remotes.git_url, ref], repo, env).split()[0] == rev
@@ -472,7 +484,7 @@ def test_a_retried_point_whose_push_arrived_is_done_not_run_again(monkeypatch, t
     import ray
 
     repo, env, remotes, commit = remote_repo(tmp_path)
-    (point,) = grid.points.expand(["vae.epochs=2"], "r")
+    (point,) = campaign.points.expand(["vae.epochs=2"], "r")
     context = N(get_node_id=lambda: "0" * 16, get_assigned_resources=lambda: {"CPU": 1.0})
     monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "127.0.0.1")
     monkeypatch.setattr(ray, "get_runtime_context", lambda: context)
@@ -481,15 +493,15 @@ def test_a_retried_point_whose_push_arrived_is_done_not_run_again(monkeypatch, t
     def cloned():
         raise RuntimeError("the point runs")
 
-    monkeypatch.setattr(grid.node, "clones_dir", cloned)
+    monkeypatch.setattr(campaign.node, "clones_dir", cloned)
     with pytest.raises(RuntimeError, match="the point runs"):  # nothing on the remote yet
-        grid.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
-    run(["git", "push", "-q", "origin", f"HEAD:{grid.points.exp_ref(commit, point.name)}"], repo, env)
-    result = grid.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
+        campaign.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
+    run(["git", "push", "-q", "origin", f"HEAD:{campaign.points.exp_ref(commit, point.name)}"], repo, env)
+    result = campaign.node.run_point(point=point, commit=commit, remotes=remotes, lease="")
     assert result["ok"] and result["rev"] == commit and "earlier attempt" in result["log"][-1]
     # The commit its lease names is the one the point replaces, not its own: it runs.
     with pytest.raises(RuntimeError, match="the point runs"):
-        grid.node.run_point(point=point, commit=commit, remotes=remotes, lease=commit)
+        campaign.node.run_point(point=point, commit=commit, remotes=remotes, lease=commit)
 
 
 def test_outputs_missing_from_the_dvc_remote_fail_the_push_before_the_ref_is_pushed(tmp_path):
@@ -505,14 +517,14 @@ def test_outputs_missing_from_the_dvc_remote_fail_the_push_before_the_ref_is_pus
     for path in cached:
         path.unlink()  # lost from the cache, as after a gc or a failed copy
     with pytest.raises(RuntimeError, match=r"1 objects of the experiment's outputs are not on the DVC remote: data"):
-        grid.node.push_outputs(repo, "store", rev)
+        campaign.node.push_outputs(repo, "store", rev)
     for path, data in kept.items():
         path.write_bytes(data)
-    assert grid.node.push_outputs(repo, "store", rev).startswith("pushed to the DVC remote: 1 objects")
+    assert campaign.node.push_outputs(repo, "store", rev).startswith("pushed to the DVC remote: 1 objects")
 
 
 def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkeypatch, tmp_path):
-    """docs/grids.md: four tries, waiting 1, 2 and 4 s between them; the error keeps each one."""
+    """docs/campaigns.md: four tries, waiting 1, 2 and 4 s between them; the error keeps each one."""
     clone = tmp_path / "clone"
     clone.mkdir()
     spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
@@ -522,10 +534,10 @@ def test_a_push_is_tried_four_times_with_backoff_then_names_every_attempt(monkey
     def remote_down(repo, remote, rev):
         raise RuntimeError("the DVC remote is down")
 
-    monkeypatch.setattr(grid.node, "push_outputs", remote_down)
-    monkeypatch.setattr(grid.node.time, "sleep", waits.append)
+    monkeypatch.setattr(campaign.node, "push_outputs", remote_down)
+    monkeypatch.setattr(campaign.node.time, "sleep", waits.append)
     with pytest.raises(RuntimeError) as failed:
-        grid.node.push_point(clone)
+        campaign.node.push_point(clone)
     assert waits == [1.0, 2.0, 4.0]
     assert str(failed.value).splitlines() == [
         f"push attempt {n} of 4 failed: the DVC remote is down" for n in range(1, 5)
@@ -537,9 +549,9 @@ def test_a_points_openmp_threads_sleep_while_they_wait_unless_the_user_says_othe
     times slower than with them asleep (benchmarks/README.md): a point's stages get the passive
     wait, and a user's own setting stands."""
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert grid.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert campaign.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert grid.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert campaign.node.point_env(tmp_path)["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeypatch, tmp_path):
@@ -551,7 +563,7 @@ def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeyp
     clone = tmp_path / "clone"
     clone.mkdir()
     git_repo(clone / "repo")
-    assert grid.node.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / grid.node.SITE)
+    assert campaign.node.point_env(clone)["DVC_SITE_CACHE_DIR"] == str(clone / campaign.node.SITE)
     spec = {"ref": "refs/exps/x", "rev": "0" * 40, "lease": "", "git_url": "unused", "dvc_remote": "store"}
     (clone / "point.json").write_text(json.dumps(spec))
     seen = []
@@ -561,41 +573,43 @@ def test_a_points_dvc_site_cache_is_in_its_clone_folder_and_goes_with_it(monkeyp
             seen.append(Path(opened.site_cache_dir))
         raise RuntimeError("enough")
 
-    monkeypatch.setattr(grid.node, "push_outputs", outputs)
-    monkeypatch.setattr(grid.node, "PUSH_TRIES", 1)
+    monkeypatch.setattr(campaign.node, "push_outputs", outputs)
+    monkeypatch.setattr(campaign.node, "PUSH_TRIES", 1)
     monkeypatch.delenv("DVC_SITE_CACHE_DIR", raising=False)
     with pytest.raises(RuntimeError, match="enough"):
-        grid.node.push_point(clone)
-    assert seen[0].is_relative_to(clone / grid.node.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
+        campaign.node.push_point(clone)
+    assert seen[0].is_relative_to(clone / campaign.node.SITE) and "DVC_SITE_CACHE_DIR" not in os.environ, seen
 
 
-def test_a_grid_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
+def test_a_campaign_takes_over_its_own_claim_whose_driver_is_gone_keeping_its_finished_points(monkeypatch, tmp_path):
     """A driver killed outright (SIGKILL, its machine restarted) leaves its claim "running";
-    the same grid run again on that machine by that user takes it over, its finished points
+    the same campaign run again on that machine by that user takes it over, its finished points
     kept (`--replace` would run them all again). A driver that lives, or one elsewhere, is
     not taken over."""
     repo, env, remotes, commit = remote_repo(tmp_path)
-    points = grid.points.expand(["vae.epochs=1,2"], "g")
+    points = campaign.points.expand(["vae.epochs=1,2"], "g")
     gone = subprocess.Popen(["true"])
     gone.wait()
     with monkeypatch.context() as patched:
-        patched.setattr(grid.node.os, "getpid", lambda: gone.pid)
-        grid.repository.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
-    run(["git", "push", "-q", "origin", f"HEAD:{grid.points.exp_ref(commit, 'g-1')}"], repo, env)  # g-1 had finished
-    again = grid.repository.claim(repo, remotes, commit, points, replace=False)
+        patched.setattr(campaign.node.os, "getpid", lambda: gone.pid)
+        campaign.repository.claim(repo, remotes, commit, points, replace=False)  # then killed: never released
+    run(
+        ["git", "push", "-q", "origin", f"HEAD:{campaign.points.exp_ref(commit, 'g-1')}"], repo, env
+    )  # g-1 had finished
+    again = campaign.repository.claim(repo, remotes, commit, points, replace=False)
     assert again.done == {"g-1": commit}
-    assert re.fullmatch(rf"taking over refs/grids/g, whose driver is gone \(\S+ pid {gone.pid} .*", again.note)
-    with pytest.raises(grid.GridError, match="grid 'g' is running"):  # this driver lives
-        grid.repository.claim(repo, remotes, commit, points, replace=False)
-    user = grid.repository.getpass.getuser()
-    assert not grid.repository.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
-    assert grid.repository.stale(
-        f"{user}@{grid.repository.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d"
+    assert re.fullmatch(rf"taking over refs/campaigns/g, whose driver is gone \(\S+ pid {gone.pid} .*", again.note)
+    with pytest.raises(campaign.CampaignError, match="campaign 'g' is running"):  # this driver lives
+        campaign.repository.claim(repo, remotes, commit, points, replace=False)
+    user = campaign.repository.getpass.getuser()
+    assert not campaign.repository.stale(f"{user}@elsewhere pid {gone.pid} {time.time():.0f} 0a1b2c3d")
+    assert campaign.repository.stale(
+        f"{user}@{campaign.repository.socket.gethostname()} pid {gone.pid} {time.time():.0f} 0a1b2c3d"
     )
 
 
 class FakeRay:
-    """Just enough of Ray for `grid.driver.run`: each `ray.wait` plays the next step of a script (a
+    """Just enough of Ray for `campaign.driver.run`: each `ray.wait` plays the next step of a script (a
     function of this fake that returns the names of the points that end); `cancel` plays
     `on_cancel`; the status board answers `board()`."""
 
@@ -619,7 +633,7 @@ class FakeRay:
 
     def wait(self, refs, num_returns=1, timeout=None):
         step = next(self.steps, None)
-        assert step is not None, "the grid went on waiting past the end of the script"
+        assert step is not None, "the campaign went on waiting past the end of the script"
         ended = step()
         return [r for r in refs if r in ended], [r for r in refs if r not in ended]
 
@@ -637,27 +651,27 @@ class FakeRay:
         self.on_cancel()
 
 
-def run_on_fake_ray(name: str, stop: grid.driver.Stop | None = None) -> grid.driver.Outcome:
-    """`grid.driver.run` of the points `vae.epochs=1,2` named `name`-1 and -2, on CPU, under
+def run_on_fake_ray(name: str, stop: campaign.driver.Stop | None = None) -> campaign.driver.Outcome:
+    """`campaign.driver.run` of the points `vae.epochs=1,2` named `name`-1 and -2, on CPU, under
     :class:`FakeRay` (installed first)."""
     from types import SimpleNamespace as N
 
-    points = grid.points.expand(["vae.epochs=1,2"], name)
+    points = campaign.points.expand(["vae.epochs=1,2"], name)
     commit = "c" * 40
-    return grid.driver.run(
+    return campaign.driver.run(
         points,
         commit=commit,
         remotes=None,
         params={p.name: N(device="cpu") for p in points},
         cpus=1,
         where="it",
-        claim=grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points}),
+        claim=campaign.repository.Claim(done={}, leases={campaign.points.exp_ref(commit, p.name): "" for p in points}),
         stop=stop,
     )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypatch, capfd, tmp_path, sig):
+def test_sigterm_sighup_and_a_second_signal_stop_a_campaign_as_ctrl_c_does(monkeypatch, capfd, tmp_path, sig):
     """The signal while s-2 runs: it is cancelled, s-1 pulled, the claim ended, exit 130; the
     same signal again while s-2 is cancelled, and again during the pull, cuts nothing short."""
     from types import SimpleNamespace as N
@@ -673,47 +687,47 @@ def test_sigterm_sighup_and_a_second_signal_stop_a_grid_as_ctrl_c_does(monkeypat
         steps=[lambda: {"s-1"}, signalled, lambda: {"s-2"}],
         on_cancel=lambda: os.kill(os.getpid(), sig),
     )
-    points = grid.points.expand(["vae.epochs=1,2"], "s")
+    points = campaign.points.expand(["vae.epochs=1,2"], "s")
     commit = "c" * 40
-    claimed = grid.repository.Claim(done={}, leases={grid.points.exp_ref(commit, p.name): "" for p in points})
-    remotes = grid.repository.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
+    claimed = campaign.repository.Claim(done={}, leases={campaign.points.exp_ref(commit, p.name): "" for p in points})
+    remotes = campaign.repository.Remotes(git="origin", git_url="unused", dvc="store", dvc_url="unused")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(grid.cli, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
-    monkeypatch.setattr(grid.cli, "baseline", lambda root, remote: (commit, remotes))
-    monkeypatch.setattr(grid.cli, "claim", lambda *args, **kwargs: claimed)
-    monkeypatch.setattr(grid.cli, "connect", lambda address, no_auth: "a fake cluster")
-    monkeypatch.setattr(grid.cli, "release", lambda root, remotes, claim: calls.append("released"))
+    monkeypatch.setattr(campaign.cli, "check", lambda points, root: {p.name: N(device="cpu") for p in points})
+    monkeypatch.setattr(campaign.cli, "baseline", lambda root, remote: (commit, remotes))
+    monkeypatch.setattr(campaign.cli, "claim", lambda *args, **kwargs: claimed)
+    monkeypatch.setattr(campaign.cli, "connect", lambda address, no_auth: "a fake cluster")
+    monkeypatch.setattr(campaign.cli, "release", lambda root, remotes, claim: calls.append("released"))
 
     def pulled(root, remotes, commit, finished, replaced):
         calls.append(("pulled", dict(finished)))
         os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(grid.cli, "pull", pulled)
+    monkeypatch.setattr(campaign.cli, "pull", pulled)
     monkeypatch.setattr(
-        grid.cli, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
+        campaign.cli, "table", lambda root, points, states: calls.append(("states", states)) or N(to_string=str)
     )
     # Where the tool does not handle the signal, this does (SIGTERM would end pytest itself).
     unhandled = []
     before = signal.signal(sig, lambda *_: unhandled.append(sig))
     try:
-        code = grid.cli.main(["-n", "s", "-S", "vae.epochs=1,2"])
+        code = campaign.cli.main(["-n", "s", "-S", "vae.epochs=1,2"])
     except KeyboardInterrupt:
         pytest.fail("a signal during the cleanup cut it short")
     finally:
         signal.signal(sig, before)
-    assert not unhandled and code == grid.cli.INTERRUPTED
+    assert not unhandled and code == campaign.cli.INTERRUPTED
     assert calls == [
         "released",
         ("pulled", {"s-1": "rev-s-1"}),
         ("states", {"s-1": "done", "s-2": "cancelled"}),
     ]
     err = capfd.readouterr().err
-    assert f"grid: interrupted: cancelling 1 running points ({sig.name})" in err, err
-    assert err.count(f"grid: {sig.name}: stopping already") == 2, err
+    assert f"campaign: interrupted: cancelling 1 running points ({sig.name})" in err, err
+    assert err.count(f"campaign: {sig.name}: stopping already") == 2, err
 
 
-def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch, capsys):
+def test_a_status_board_that_does_not_answer_does_not_stop_the_campaign(monkeypatch, capsys):
     """The board is only for show: a read that times out (or its actor lost) is skipped, and
     the points run on."""
     from ray.exceptions import GetTimeoutError
@@ -724,14 +738,14 @@ def test_a_status_board_that_does_not_answer_does_not_stop_the_grid(monkeypatch,
     FakeRay(monkeypatch, steps=[set, lambda: {"b-1", "b-2"}], board=no_answer)
     outcome = run_on_fake_ray("b")
     assert outcome.states == {"b-1": "done", "b-2": "done"} and not outcome.interrupted
-    assert "grid: no status this time (GetTimeoutError)" in capsys.readouterr().out
+    assert "campaign: no status this time (GetTimeoutError)" in capsys.readouterr().out
 
 
 def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, capsys):
     """Ctrl-C just after a finished point's line is printed (as a terminal's user who saw it
     would press it): the point counts as finished once, not as running, and its line is not
     printed again while the cancel runs."""
-    real = grid.driver.report
+    real = campaign.driver.report
 
     def report_then_signal(index, total, point, result):
         line = real(index, total, point, result)
@@ -739,23 +753,23 @@ def test_a_signal_while_a_point_ends_lets_its_end_be_booked_first(monkeypatch, c
             os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler at the next bytecode
         return line
 
-    monkeypatch.setattr(grid.driver, "report", report_then_signal)
+    monkeypatch.setattr(campaign.driver, "report", report_then_signal)
     FakeRay(monkeypatch, steps=[lambda: {"i-1"}, lambda: {"i-2"}])
-    with grid.driver.Stop() as stop:
+    with campaign.driver.Stop() as stop:
         outcome = run_on_fake_ray("i", stop=stop)
     captured = capsys.readouterr()
     assert outcome.interrupted and outcome.states == {"i-1": "done", "i-2": "cancelled"}
-    assert "grid: interrupted: cancelling 1 running points (SIGINT)" in captured.err, captured.err
+    assert "campaign: interrupted: cancelling 1 running points (SIGINT)" in captured.err, captured.err
     assert captured.out.count("] i-1 (") == 1, captured.out
 
 
 # --- on Ray clusters, each in a network namespace of its own ---------------------------------
 
-DOCS = ROOT / "docs" / "grids.md"
+DOCS = ROOT / "docs" / "campaigns.md"
 
 
 def docs_blocks() -> list[list[str]]:
-    """The command blocks of docs/grids.md: a fresh clone's remotes, then the grids."""
+    """The command blocks of docs/campaigns.md: a fresh clone's remotes, then the campaigns."""
     from tests.test_readme import commands
 
     return [commands(block) for block in re.findall(r"```sh\n(.*?)```", DOCS.read_text(), re.DOTALL)]
@@ -773,7 +787,7 @@ def holder(inside: list[str]) -> int:
 
 def clones_under(cache: Path) -> Path:
     """The nodes' clone folder, for a node whose XDG_CACHE_HOME is `cache`."""
-    return cache / "dvc-grid" / "clones"
+    return cache / "dvc-campaign" / "clones"
 
 
 GPU_NODE = (
@@ -785,7 +799,7 @@ GPU_NODE = (
 @pytest.fixture(scope="module")
 def cluster(pipeline, tmp_path_factory):
     """The docs' cluster, started by its own lines (a token, a head, a node), and a third node
-    that declares a GPU; shared by the tests that run grids on it. Ray's environment: no
+    that declares a GPU; shared by the tests that run campaigns on it. Ray's environment: no
     usage report, a capped object store, no dashboard; its own HOME (the token) and cache."""
     _, env, _ = pipeline
     where = tmp_path_factory.mktemp("cluster")
@@ -805,7 +819,7 @@ def cluster(pipeline, tmp_path_factory):
 
 
 def on_cluster(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tools.grid", "--address=127.0.0.1:6379", *args]
+    return [sys.executable, "-m", "tools.campaign", "--address=127.0.0.1:6379", *args]
 
 
 def pushed_experiments(origin: Path, env: dict) -> set[str]:
@@ -834,15 +848,15 @@ def shown(driver: Path, env: dict) -> dict[str, dict]:
 
 
 @needs_netns
-def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_the_remotes(
+def test_the_docs_campaign_runs_on_two_ray_nodes_and_its_experiments_return_through_the_remotes(
     pipeline, cluster, tmp_path
 ):
-    """docs/grids.md, line by line, from a fresh clone (no `origin`, no DVC remote): its
-    remotes, the grid on a local cluster, then the same grid on the cluster the docs' lines
+    """docs/campaigns.md, line by line, from a fresh clone (no `origin`, no DVC remote): its
+    remotes, the campaign on a local cluster, then the same campaign on the cluster the docs' lines
     started. Fashion-MNIST has no copy in the DVC remote and no network to download from, so
     its two points fail, named, their whole logs kept; the two MNIST points arrive in the git
     remote, list in `dvc exp show`, in the final table with the same values, and compare in
-    `dvc plots diff`. On the cluster the same grid keeps them and runs the failed ones again.
+    `dvc plots diff`. On the cluster the same campaign keeps them and runs the failed ones again.
     On the local cluster's one node, one point fetches the baseline and the others find it. No
     point runs niced (Ray's workers default to nice 15; the docs' nodes say 0)."""
     inside, env = cluster
@@ -869,15 +883,15 @@ def test_the_docs_grid_runs_on_two_ray_nodes_and_its_experiments_return_through_
     for name in failed:
         assert (
             "could not fetch train-images-idx3-ubyte.gz from any source"
-            in (driver / "grid-logs" / f"{name}.log").read_text()
+            in (driver / "campaign-logs" / f"{name}.log").read_text()
         )
     assert "2 of 4 points failed" in first.stderr
     assert pushed_experiments(tmp_path / "origin.git", env) == finished
     fetched = sorted(int(n) for n in re.findall(r"fetched (\d+) files in", first.stdout))
     assert len(fetched) == 4 and fetched[:3] == [0, 0, 0] < fetched[3:], first.stdout  # one fetch per node
 
-    points = grid.points.expand(["vae.epochs=1,2", "dataset=mnist,fashion-mnist"], None)
-    table = grid.results.table(driver, points, dict.fromkeys(finished, "done") | dict.fromkeys(failed, "failed"))
+    points = campaign.points.expand(["vae.epochs=1,2", "dataset=mnist,fashion-mnist"], None)
+    table = campaign.results.table(driver, points, dict.fromkeys(finished, "done") | dict.fromkeys(failed, "failed"))
     print(table)
     experiments = shown(driver, env)
     for name in finished:
@@ -905,13 +919,13 @@ def test_every_docs_command_is_run_by_a_test():
 
 
 @needs_netns
-def test_two_grids_started_at_once_with_one_name(pipeline, cluster, tmp_path):
-    """Two users start the same grid at once under one name: one is refused before any task,
-    the other completes; another grid under that name is refused; the same one again keeps
+def test_two_campaigns_started_at_once_with_one_name(pipeline, cluster, tmp_path):
+    """Two users start the same campaign at once under one name: one is refused before any task,
+    the other completes; another campaign under that name is refused; the same one again keeps
     what it pushed."""
     inside, env = cluster
     repo, _, _ = pipeline
-    origin, driver = grid_remotes(repo, env, tmp_path)
+    origin, driver = campaign_remotes(repo, env, tmp_path)
     other = tmp_path / "other"
     run(["git", "clone", "-q", str(origin), str(other)], tmp_path, env)
     dvc(other, env, "remote", "modify", "--local", "store", "url", str(tmp_path / "store"))
@@ -928,7 +942,8 @@ def test_two_grids_started_at_once_with_one_name(pipeline, cluster, tmp_path):
     refused = outputs[codes.index(2)][1]
     # Refused at its claim: pushed second, or it found the other's claim running.
     assert re.search(
-        r"grid name 'twin' was claimed on git remote 'origin' by another grid|grid 'twin' is running", refused
+        r"campaign name 'twin' was claimed on git remote 'origin' by another campaign|campaign 'twin' is running",
+        refused,
     )
     assert "done in" in outputs[codes.index(0)][0]
     assert pushed_experiments(origin, env) == {"twin-1"}
@@ -936,7 +951,7 @@ def test_two_grids_started_at_once_with_one_name(pipeline, cluster, tmp_path):
     different = subprocess.run(
         [*inside, *on_cluster("-n", "twin", "-S", "vae.epochs=2")], cwd=driver, env=env, capture_output=True, text=True
     )
-    assert different.returncode == 2 and "grid name 'twin' is taken" in different.stderr, different.stderr
+    assert different.returncode == 2 and "campaign name 'twin' is taken" in different.stderr, different.stderr
     rerun = subprocess.run(cmd, cwd=other, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0 and "1 done before: twin-1" in rerun.stdout, rerun.stdout + rerun.stderr
 
@@ -968,12 +983,12 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
     """The DVC remote turns read-only: the point restored from the run cache has nothing new
     to push and arrives; the one that fitted a PCA cannot push its outputs, so its ref never
     reaches the git remote; it is named with its kept clone and the command that finishes
-    the push. With the remote back, a rerun of the grid completes it (the node's cache had
+    the push. With the remote back, a rerun of the campaign completes it (the node's cache had
     kept its run), and the kept clone's push would now replace nothing."""
     if not chattr_works(tmp_path):
         pytest.skip("chattr +i is not supported here")
     inside, env = cluster
-    origin, driver = grid_remotes(pipeline[0], env, tmp_path)
+    origin, driver = campaign_remotes(pipeline[0], env, tmp_path)
     env = env | {"RAY_AUTH_MODE": "token"}
     cmd = [*inside, *on_cluster("-n", "ro", "-S", "pca.components=2,3")]  # ro-1 is the pipeline's own run
     # ro-1 finds nothing to push however late it pushes: ro-2, running beside it, may by then
@@ -996,16 +1011,18 @@ def test_a_push_that_fails_keeps_the_run_and_a_rerun_completes_it(pipeline, clus
         assert found, lines
         kept.append(Path(found.group(1)))
         assert (kept[0] / "repo" / "dvc.lock").is_file()
-        assert re.fullmatch(rf"cd {kept[0]}/repo && \S+ -m tools\.grid --finish {kept[0]}", found.group(2))
-        assert "push attempt 4 of 4 failed" in (driver / "grid-logs" / "ro-2.log").read_text()
+        assert re.fullmatch(rf"cd {kept[0]}/repo && \S+ -m tools\.campaign --finish {kept[0]}", found.group(2))
+        assert "push attempt 4 of 4 failed" in (driver / "campaign-logs" / "ro-2.log").read_text()
         assert pushed_experiments(origin, env) == {"ro-1"}  # no ref without its outputs
         assert "1 of 2 points failed" in failed.stderr
         # Status lines while ro-2 ran: node, stage, epoch, at most one per STATUS_S.
-        status = re.findall(r"^grid: ro-2 on 127\.0\.0\.1 [0-9a-f]{8}: (.*) \((\d+) s\)$", failed.stdout, re.MULTILINE)
+        status = re.findall(
+            r"^campaign: ro-2 on 127\.0\.0\.1 [0-9a-f]{8}: (.*) \((\d+) s\)$", failed.stdout, re.MULTILINE
+        )
         # A tiny stage takes seconds: a tick may or may not fall in one (the epoch: below).
         assert {text.split(",")[0] for text, _ in status} & {"pca", "pca_figures", "judge", "robustness"}, status
         seconds = [int(s) for _, s in status]
-        assert all(b - a >= grid.driver.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
+        assert all(b - a >= campaign.driver.STATUS_S - 1 for a, b in itertools.pairwise(seconds)), status
 
         rerun = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True)
         print(rerun.stdout, rerun.stderr)
@@ -1025,7 +1042,7 @@ def test_a_point_on_auto_takes_a_gpu_where_the_cluster_declares_one(pipeline, cl
     device is auto asks Ray for one: Ray places it there and hands it GPU 0. Its data set is
     not in the remote, so it fails at once: the placement is what is checked, not CUDA."""
     inside, env = cluster
-    _, driver = grid_remotes(pipeline[0], env, tmp_path)
+    _, driver = campaign_remotes(pipeline[0], env, tmp_path)
     args = ["--cpus=0.5", "-n", "gpu", "-S", "device=auto", "-S", "dataset=fashion-mnist"]
     done = subprocess.run(
         [*inside, *on_cluster(*args)], cwd=driver, env=env | {"RAY_AUTH_MODE": "token"}, capture_output=True, text=True
@@ -1049,17 +1066,17 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     made to listen everywhere (its single-machine setting off before the tool sets it), the
     tool's check of the real sockets refuses the cluster."""
     script = (
-        "import subprocess; from tools import grid; print(grid.cluster.connect(None), flush=True)"
+        "import subprocess; from tools import campaign; print(campaign.cluster.connect(None), flush=True)"
         # The sockets, while this driver holds the cluster (an idle driver's cluster went away
         # before a second process could look).
         "\nprint(subprocess.run(['ss', '-ltnH'], capture_output=True, text=True).stdout, flush=True)"
         # Ray's workers run at nice 15 unless told otherwise; a point's commands would inherit it.
         "\nimport os, ray; print('a task at nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), flush=True)"
         "\nfrom types import SimpleNamespace as N"
-        "\npoint = grid.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
-        "\ntry: grid.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
-        " cpus=1, where='it', claim=grid.repository.Claim(done={}, leases={}))"
-        "\nexcept grid.GridError as err: print(err, flush=True)"
+        "\npoint = campaign.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
+        "\ntry: campaign.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
+        " cpus=1, where='it', claim=campaign.repository.Claim(done={}, leases={}))"
+        "\nexcept campaign.CampaignError as err: print(err, flush=True)"
     )
     home = tmp_path / "home"
     env = {**os.environ, **RAY_ENV, "HOME": str(home), "RAY_ADDRESS": " Local ", "RAY_AUTH_MODE": "disabled"}
@@ -1082,8 +1099,8 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
 
     wide = (
         # Ray imported first reads its settings then: the tool's come too late for it.
-        "import os; os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '1'; import ray; from tools import grid"
-        "\ntry: grid.cluster.connect(None)\nexcept grid.GridError as err: print(err)"
+        "import os; os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '1'; import ray; from tools import campaign"
+        "\ntry: campaign.cluster.connect(None)\nexcept campaign.CampaignError as err: print(err)"
     )
     with namespace(other_address="10.9.0.1") as inside:
         refused_wide = subprocess.run(
@@ -1114,7 +1131,7 @@ def running(pid: int) -> bool:
         return False
 
 
-# A stage of the driver's repository alone, for the tests that stop a grid: where gate.yaml
+# A stage of the driver's repository alone, for the tests that stop a campaign: where gate.yaml
 # says `wait: 1` it says so in a file and then waits for a file that the test never creates,
 # so that the point is running when the signal comes, however loaded the machine is.
 GATE = """import sys, time
@@ -1151,7 +1168,7 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
     then no process is left in the namespace and no clone in the node's clone folder. Meanwhile
     a client without the local cluster's token (the shell says RAY_AUTH_MODE=disabled; the tool
     takes one all the same) is refused."""
-    origin, driver = grid_remotes(pipeline[0], pipeline[1], tmp_path)
+    origin, driver = campaign_remotes(pipeline[0], pipeline[1], tmp_path)
     gated(driver, pipeline[1], tmp_path / "gate")
     env = {**pipeline[1], **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env["RAY_AUTH_MODE"] = "disabled"  # this shell's say: the tool's local cluster takes a token all the same
@@ -1159,12 +1176,12 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
         net = os.readlink(inside[1].removeprefix("--net="))
         # Half a CPU each: both points run at once on any machine, so the gated one cannot hold
         # the only CPU while the other waits for it.
-        grid_run = subprocess.Popen(
-            [*inside, sys.executable, "-m", "tools.grid", "-n", "stop", "--cpus=0.5", "-S", "gate.yaml:wait=0,1"],
+        campaign_run = subprocess.Popen(
+            [*inside, sys.executable, "-m", "tools.campaign", "-n", "stop", "--cpus=0.5", "-S", "gate.yaml:wait=0,1"],
             cwd=driver, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         output, client = [], None
-        for line in grid_run.stdout:
+        for line in campaign_run.stdout:
             output.append(line)
             if found := re.search(r"on a local Ray cluster at (127\.0\.0\.1:\d+) \(token auth", line):
                 # Another user's shell: no token, Ray's default of no auth: refused.
@@ -1182,17 +1199,19 @@ def test_ctrl_c_cancels_running_points_and_keeps_the_finished_ones(pipeline, tmp
             time.sleep(0.2)
         assert (tmp_path / "gate" / "waiting").exists(), "stop-2 never reached the gate"
         assert [pid for pid in members(net) if "exp run" in cmdline(pid) and "stop-2" in cmdline(pid)]
-        os.killpg(grid_run.pid, signal.SIGINT)
-        rest, _ = grid_run.communicate(timeout=180)
+        os.killpg(campaign_run.pid, signal.SIGINT)
+        rest, _ = campaign_run.communicate(timeout=180)
         output = "".join(output) + rest
         print(output)
         deadline = time.monotonic() + 15
         while set(members(net)) - {holder(inside)} and time.monotonic() < deadline:
             time.sleep(0.2)
         left = {pid: cmdline(pid) for pid in set(members(net)) - {holder(inside)}}
-    assert grid_run.returncode == 130, output
+    assert campaign_run.returncode == 130, output
     assert ": done in " in point_lines(output)["stop-1"] and "stop-2" not in point_lines(output), output
-    assert "grid: interrupted: cancelling 1 running points (SIGINT)" in output and "grid: pulled stop-1;" in output
+    assert (
+        "campaign: interrupted: cancelling 1 running points (SIGINT)" in output and "campaign: pulled stop-1;" in output
+    )
     assert re.search(r"^stop-2\s+1\s+cancelled\s", output, re.MULTILINE), output
     assert "Traceback" not in output
     assert not left, left
@@ -1210,12 +1229,12 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
     session of its own, it ended all the same): Ray does, and this checks that it still does.
     The lost run's clone, which its killed worker could not remove, is swept by the retry."""
     repo, env, _ = pipeline
-    origin, driver = grid_remotes(repo, env, tmp_path)
+    origin, driver = campaign_remotes(repo, env, tmp_path)
     env = {**env, **RAY_ENV, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with namespace() as inside:
         net = os.readlink(inside[1].removeprefix("--net="))
-        grid_run = subprocess.Popen(
-            [*inside, sys.executable, "-m", "tools.grid", "-n", "lost", "-S", "pca.components=3"],
+        campaign_run = subprocess.Popen(
+            [*inside, sys.executable, "-m", "tools.campaign", "-n", "lost", "-S", "pca.components=3"],
             cwd=driver,
             env=env,
             stdout=subprocess.PIPE,
@@ -1237,9 +1256,9 @@ def test_a_point_whose_worker_is_lost_mid_run_is_retried_and_arrives_once(pipeli
         while running(exp_run) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not running(exp_run), "the lost worker's `dvc exp run` went on without it"
-        output, _ = grid_run.communicate(timeout=300)
+        output, _ = campaign_run.communicate(timeout=300)
         print(output)
-    assert grid_run.returncode == 0, output
+    assert campaign_run.returncode == 0, output
     assert re.search(r"^\[1/1\] lost-1 \(pca\.components=3\): done in ", output, re.MULTILINE), output
     assert pushed_experiments(origin, env) == {"lost-1"}
     assert not lost_clone.exists() and not list(clones_under(tmp_path / "cache").glob("*lost-*"))

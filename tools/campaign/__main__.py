@@ -1,0 +1,7 @@
+"""`python -m tools.campaign`."""
+
+import sys
+
+from tools.campaign.cli import main
+
+sys.exit(main())
