@@ -290,6 +290,19 @@ def wait_for_training(proc: subprocess.Popen, marker: str) -> str:
     raise AssertionError(f"the stage ended before {marker!r}:\n{seen}")
 
 
+def wait_for_session_to_end(session: int, seconds: float = 60) -> None:
+    """Until no process of the session runs (zombies, which whoever adopted them reaps when it
+    will, write nothing): DVC may exit while its stage still removes what it wrote, and a fixed
+    pause would race a loaded machine."""
+    deadline = time.monotonic() + seconds
+    while any(not state.startswith("Z") for state in subprocess.run(
+        ["ps", "-o", "stat=", "--sid", str(session)], capture_output=True, text=True
+    ).stdout.split()):  # fmt: skip
+        if time.monotonic() > deadline:
+            pytest.fail(f"a process of the interrupted `dvc repro` still ran {seconds} s after it")
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
 def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_path, how):
     repo = clone(pipeline, tmp_path / "clone")
@@ -331,7 +344,7 @@ def test_interrupted_training_leaves_no_output_and_reruns_exactly(pipeline, tmp_
     assert proc.returncode != 0, err
     if how == "SIGINT":
         assert "interrupted: no output written" in err
-    time.sleep(0.5)
+    wait_for_session_to_end(proc.pid)
     for rel in outs:
         assert not (repo / rel).exists(), f"{rel} exists after {how}"
     assert not [p for p in repo.rglob(".*.tmp") if ".git" not in p.parts]
