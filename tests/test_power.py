@@ -74,3 +74,12 @@ def test_tools_power_prints_each_sources_false_alarms(monkeypatch, capsys):
     assert len(lines) == len(sources) == 4
     for line, source in zip(lines, sources, strict=True):
         assert line.startswith(f"false alarms of a rerun like {source['how']}: ") and line.endswith("of 20 (budget 5%)")
+
+
+@pytest.mark.parametrize(
+    ("rate", "printed"),
+    [(0.0, "none, under 0.075%"), (1 / 4000, "0.025% +- 0.025%"), (0.021, "2.1% +- 0.23%"),
+     (0.5, "50.0% +- 0.79%"), (1.0, "all, over 99.9%")],
+)  # fmt: skip
+def test_a_share_of_trials_never_prints_an_observed_count_as_0_or_100_percent(rate, printed):
+    assert power.share(rate, 4000) == printed

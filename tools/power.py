@@ -208,6 +208,22 @@ def false_alarms(ref: dict, situation: int, trials: int, seed: int = 0) -> float
     return failed / trials
 
 
+def share(rate: float, trials: int) -> str:
+    """A share of ``trials`` with its binomial standard error. None or all of them is no share of
+    0% or 100%: at 95% confidence it is beyond 3 / trials of either end (the rule of three). Below
+    1%, two significant digits, so that one failure in thousands does not print as 0.0%."""
+    if rate == 0:
+        return f"none, under {300 / trials:.2g}%"
+    if rate == 1:
+        return f"all, over {100 - 300 / trials:.3g}%"
+    error = math.sqrt(rate * (1 - rate) / trials)
+    return f"{_percent(rate)} +- {_percent(error)}"
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.1f}%" if x >= 0.01 else f"{100 * x:.2g}%"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.power", description=__doc__.splitlines()[0])
     parser.add_argument("--false-alarms", type=int, metavar="TRIALS",
@@ -219,10 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     print(catalogue_markdown())
     for i, source in enumerate(ref["noise"]["sources"] if args.false_alarms else []):
         rate = false_alarms(ref, i, args.false_alarms)
-        error = math.sqrt(rate * (1 - rate) / args.false_alarms)
-        # None failing is no rate of 0: at 95% confidence the rate is below 3 / trials.
-        share = f"{100 * rate:.1f}% +- {100 * error:.1f}%" if rate else f"none, under {300 / args.false_alarms:.2g}%"
-        print(f"false alarms of a rerun like {source['how']}: {share} "
+        print(f"false alarms of a rerun like {source['how']}: {share(rate, args.false_alarms)} "
               f"of {args.false_alarms} (budget {100 * nearcopy.FALSE_ALARMS:g}%)")  # fmt: skip
 
 
