@@ -49,6 +49,18 @@ def test_each_regression_of_the_catalogue_fails_naming_what_moved_or_is_said_to_
     assert (regression.names in power.named(result)) is regression.caught, sorted(power.named(result))
 
 
+@pytest.mark.parametrize("regression", [r for r in power.CATALOGUE if not r.caught], ids=lambda r: r.name)
+def test_a_passing_regression_fails_just_above_the_budget_said_to_catch_it(committed, regression):
+    """tools.power inverts the check's Bonferroni for the budget that would name a passing
+    regression: the check at 1% more than that budget names it, at 1% less it does not."""
+    ref, run = committed
+    moved = regression.change(run)
+    budget = power.budget_that_catches(check(committed, moved), regression.names, ref["noise"]["groups"])
+    for factor, fails in [(1.01, True), (0.99, False)]:
+        result = nearcopy.compare(run, moved, ref["noise"]["groups"], len(ref["seeds"]["ae.seeds"]), budget * factor)
+        assert (regression.names in power.named(result)) is fails, (factor, budget)
+
+
 def test_the_catalogue_catches_at_least_twelve_regressions():
     assert sum(r.caught for r in power.CATALOGUE) >= 12
 

@@ -259,14 +259,17 @@ class Result:
         return not (self.failing_moves or self.failing_groups or self.failing_flips)
 
 
-def compare(reference: Run, now: Run, noise_of: dict[str, dict[str, Any]], study_runs: int) -> Result:
-    """``now`` against ``reference``, model by model, with the tolerances of ``noise_of``."""
+def compare(
+    reference: Run, now: Run, noise_of: dict[str, dict[str, Any]], study_runs: int, budget: float = FALSE_ALARMS
+) -> Result:
+    """``now`` against ``reference``, model by model, with the tolerances of ``noise_of`` at a
+    false-alarm ``budget``."""
     d = differences(reference.long(), now.long())
     counts = d.groupby("group").size().to_dict()
     missing = sorted(set(counts) - set(noise_of))
     if missing:
         raise ValueError(f"the reference's noise has no entry for {', '.join(missing)}: run `make noise`")
-    lim = limits(noise_of, counts)
+    lim = limits(noise_of, counts, budget)
     # The rounding floor in the difference's units: relative groups' differences are relative.
     d = d.assign(floor=ROUNDING * np.where(d["relative"], 1.0, np.abs(d["value"])))
     moves = [
