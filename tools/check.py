@@ -5,9 +5,9 @@
     python -m tools.check noise RUN       # the noise: RUN, the same seeds on another arithmetic path, against this run
     python -m tools.check noise --train   # make noise: train RUN first, in a scratch clone, on a forced path
 
-`make noise` costs a whole study: every model trained again on another x86 kernel and GEMM path
-than the machine's own (:func:`forced_path`). Any other run of the same seeds serves as RUN: one
-made on another machine, say.
+`make noise` costs a whole study's training: every model trained again on another x86 kernel and
+GEMM path than the machine's own (:func:`forced_path`); the figures, report and explorer are not
+drawn again. Any other run of the same seeds serves as RUN: one made on another machine, say.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ import tempfile
 from pathlib import Path
 
 from stages.lib import io, nearcopy, params, reproduction
+
+# The stages that write what the noise reads (reproduction.read_run: the per-model table, the
+# sweep's curves, PCA's and the judge's metrics) and every stage before them; the figures, the
+# report and the explorer would be time spent on nothing.
+NOISE_STAGES = ("robustness", "sweep")
 
 
 def forced_path(flags: set[str]) -> dict[str, str]:
@@ -104,7 +109,7 @@ def train_elsewhere(forced: dict[str, str], scratch: Path) -> Path:
     shutil.copy("params.yaml", repo / "params.yaml")  # the workspace's params, committed or not
     env = {**os.environ, **forced, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     print(f"noise: training the study again in {repo} with {forced} (a whole study's time)", flush=True)
-    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "repro", *NOISE_STAGES], cwd=repo, env=env, check=True)
     return repo
 
 
