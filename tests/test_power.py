@@ -71,10 +71,13 @@ def test_docs_reproduction_shows_the_tolerances_tools_power_computes(monkeypatch
     assert power.markdown() in docs and power.catalogue_markdown() in docs
 
 
-def test_faithful_reruns_like_the_forced_path_fail_within_the_budget():
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_faithful_reruns_like_the_forced_path_fail_within_the_budget(dataset):
     """The measured noise taken as the truth, a rerun like the forced path's fails the check in
-    about 2% of reruns (tools.power --false-alarms); 300 of them keep it under the 5% budget."""
-    ref = power.io.read_json(ROOT / power.REFERENCE)
+    about 2% (MNIST) and 3% (Fashion-MNIST) of reruns (tools.power --false-alarms); 300 of them
+    keep it under the 5% budget. Fashion-MNIST's failed 12% while PCA's recognised
+    reconstructions borrowed the autoencoders' noise, which its own move exceeded."""
+    ref = power.io.read_json(ROOT / "reference" / f"{dataset}.json")
     assert power.false_alarms(ref, situation=0, trials=300) < nearcopy.FALSE_ALARMS
 
 

@@ -54,11 +54,6 @@ RESOLUTION = {"distinct_classes": 1.0}  # a count moves by whole steps: a step i
 # (PCA's sweep errors, 3e-8) is 30 times larger. Only tolerances of all but zero (the tiny
 # pipeline's) ever come down to it.
 ROUNDING = 1e-9
-# PCA is float64 and all but exact: what moves the classifier's reading of its reconstructions
-# is the classifier alone, which moves the autoencoders' reading too, on top of their own moves.
-# Their noise bounds PCA's from above and lends it their differences (PCA has one, and a
-# t-quantile on one difference is no limit: 56.5 for an accuracy).
-BORROWED_NOISE = {"PCA: recon_classifier_accuracy": "ae: recon_classifier_accuracy"}
 
 
 SCORED_BY_THE_CLASSIFIER = ("samples_", "set", "gap_max", "confidence", "distinct_classes", "class_entropy",
@@ -107,8 +102,9 @@ class Run:
             f"recon_{k}": v for k, v in self.pca.get("reconstruction", {}).items()
         }
         # PCA's own arithmetic is float64 and all but exact; the classifier's reading of its
-        # reconstructions moves with the classifier, as the autoencoders' do: two groups, the
-        # second in the units of the autoencoders' (see BORROWED_NOISE).
+        # reconstructions moves with the classifier alone, and measured further than the
+        # autoencoders' reading (blurred digits sit near its boundaries: docs/reproduction.md):
+        # two groups, the second with noise of its own, in the measure's units.
         rows += [("PCA", k, pca_group(k), float(v), k not in CLASSIFIER_SCORED) for k, v in pca.items()]
         return pd.DataFrame(rows, columns=["model", "measure", "group", "value", "relative"]).set_index(
             ["model", "measure"]
@@ -184,13 +180,11 @@ class Limits:
 def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: float = FALSE_ALARMS) -> dict:
     """Each group's :class:`Limits` from its measured noise: a two-sided t-quantile on the noise's
     ``n`` differences at the group's share of the budget (half over every single comparison,
-    half over the groups' means); never below a measure's resolution (a count's one step). A
-    group in :data:`BORROWED_NOISE` takes the noise of the group it names, where measured."""
+    half over the groups' means); never below a measure's resolution (a count's one step)."""
     singles = sum(counts.values())
     out = {}
     for group, k in counts.items():
-        nz = noise_of.get(BORROWED_NOISE.get(group, ""), noise_of[group])
-        n, rms = nz["n"], nz["rms"]
+        n, rms = noise_of[group]["n"], noise_of[group]["rms"]
         step = max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
         t_model = float(student.isf(budget / 2 / singles / 2, n))
         t_mean = float(student.isf(budget / 2 / len(counts) / 2, n))
