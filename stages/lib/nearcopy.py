@@ -103,7 +103,7 @@ class Run:
         }
         # PCA's own arithmetic is float64 and all but exact; the classifier's reading of its
         # reconstructions moves with the classifier alone, and measured further than the
-        # autoencoders' reading (blurred digits sit near its boundaries: docs/reproduction.md):
+        # autoencoders' reading (it recognises fewer of PCA's blurred digits: docs/reproduction.md):
         # two groups, the second with noise of its own, in the measure's units.
         rows += [("PCA", k, pca_group(k), float(v), k not in CLASSIFIER_SCORED) for k, v in pca.items()]
         return pd.DataFrame(rows, columns=["model", "measure", "group", "value", "relative"]).set_index(
