@@ -809,7 +809,11 @@ def cluster(pipeline, tmp_path_factory):
     env |= {"GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_EMAIL": "test@example.com"}
     (where / "home").mkdir()
     _, token, head, node, _ = docs_blocks()[1]
-    with namespace() as inside:
+    # One such cluster on the machine at a time: `ray start --head --port=6379` refuses while
+    # /tmp/ray names that address and a gcs_server process holds it, in any network namespace
+    # (it reads the process list), so two xdist workers' clusters at once failed to start.
+    lock = tmp_path_factory.getbasetemp().parent / "docs-cluster.lock"
+    with campaign.node.locked(lock), namespace() as inside:
         for line in (token, head, node, GPU_NODE):
             started = shell(inside, line, where, env)
             assert started.returncode == 0, started.stdout + started.stderr
