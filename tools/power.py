@@ -174,28 +174,20 @@ def markdown() -> str:
 
 
 def budget_that_catches(result: nearcopy.Result, names: str, noise_of: dict) -> float:
-    """The false-alarm budget at which the check of ``result`` would name ``names``: the share of
-    the budget that a single model's comparison (or a group mean's) gets, at the t-quantile its
-    move reaches on its noise's differences (:func:`nearcopy.limits`'s Bonferroni, inverted). A
-    one-model group (PCA's) is named by either comparison: the first to fail."""
+    """The false-alarm budget at which the check of ``result`` would name ``names``: the budget
+    whose t-quantile (:func:`nearcopy.quantile`) is the one its move reaches on its noise's
+    differences. A one-model group (PCA's) is named by either comparison: the first to fail."""
     counts = {g.group: g.k for g in result.groups}
     lim = nearcopy.limits(noise_of, counts)
     singles, means = sum(counts.values()), len(counts)
     budgets = []
     for move in (m for m in result.moves if f"{m.model}: {m.measure}" == names):
         at = lim[move.group]
-        budgets.append(_inverted(move.units * at.model / at.rms, at.n, singles))
+        budgets.append(nearcopy.budget_at(abs(move.difference) / at.rms, singles, at.n))
     for group in (g for g in result.groups if g.group == names):
-        at = lim[group.group]
-        t_now = float(nearcopy.student.isf(nearcopy.FALSE_ALARMS / 2 / means / 2, at.n))
-        budgets.append(_inverted(group.units * t_now, at.n, means))
+        n = lim[group.group].n
+        budgets.append(nearcopy.budget_at(group.units * nearcopy.quantile(nearcopy.FALSE_ALARMS, means, n), means, n))
     return min(budgets)
-
-
-def _inverted(t: float, n: int, comparisons: int) -> float:
-    """The budget whose share per comparison (half the budget over ``comparisons``, two-sided)
-    puts the t-quantile on ``n`` differences at ``t``."""
-    return 2 * 2 * comparisons * float(nearcopy.student.sf(t, n))
 
 
 def catalogue_markdown() -> str:

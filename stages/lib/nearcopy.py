@@ -186,14 +186,25 @@ def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: 
     for group, k in counts.items():
         n, rms = noise_of[group]["n"], noise_of[group]["rms"]
         step = max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
-        t_model = float(student.isf(budget / 2 / singles / 2, n))
-        t_mean = float(student.isf(budget / 2 / len(counts) / 2, n))
+        t_model, t_mean = quantile(budget, singles, n), quantile(budget, len(counts), n)
         # Measures read through the one classifier move together when it moves (another CPU kind
         # trains it to other weights): their k differences are not independent, so their mean
         # gets no sqrt(k).
         shared = 1 if shared_instrument(group) else math.sqrt(k)
         out[group] = Limits(rms, n, k, max(t_model * rms, step), max(t_mean * rms / shared, step / k))
     return out
+
+
+def quantile(budget: float, comparisons: int, n: int) -> float:
+    """The two-sided t-quantile on ``n`` differences at the share of half the ``budget`` that each
+    of ``comparisons`` gets (Bonferroni): half for single models, half for the groups' means."""
+    return float(student.isf(budget / 2 / comparisons / 2, n))
+
+
+def budget_at(t: float, comparisons: int, n: int) -> float:
+    """The budget whose :func:`quantile` is ``t``: the share of false alarms a check would accept
+    for its tolerance to come down to a move of ``t`` times the noise."""
+    return 2 * 2 * comparisons * float(student.sf(t, n))
 
 
 def units(move: float, limit: float) -> float:
