@@ -7,8 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import silhouette_score
-from sklearn.neighbors import KNeighborsClassifier
 
 KNN_K = 5
 
@@ -22,6 +20,10 @@ def separation(
     ``knn_accuracy``: accuracy of a 5-nearest-neighbour classifier fit on training codes.
     ``code_std``: per-axis standard deviation of the test codes (how compact the space is).
     """
+    # Here and in silhouette, not at the top: scikit-learn imports scipy (1.0-1.8 s), and of the
+    # stages that import this module six score nothing (benchmarks/README.md: stage start-up).
+    from sklearn.neighbors import KNeighborsClassifier
+
     train_x, test_x = _numpy(train_codes), _numpy(test_codes)
     knn = KNeighborsClassifier(n_neighbors=min(KNN_K, len(train_x))).fit(train_x, train_labels.cpu().numpy())
     return {
@@ -33,6 +35,8 @@ def separation(
 
 def silhouette(codes: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean silhouette of the codes grouped by label, in float64."""
+    from sklearn.metrics import silhouette_score
+
     return float(silhouette_score(_numpy(codes), labels.cpu().numpy()))
 
 

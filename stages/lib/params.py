@@ -28,7 +28,7 @@ from stages.lib.cli import StageError
 from stages.lib.data import DATASETS
 
 PARAMS_FILE = Path("params.yaml")
-# Off while params are checked for another machine (a grid's point runs on a cluster's node):
+# Off while params are checked for another machine (a campaign's point runs on a cluster's node):
 # whether CUDA or bf16 arithmetic is at hand is then that node's question, not this one's.
 _THIS_MACHINE = contextvars.ContextVar("this_machine", default=True)
 

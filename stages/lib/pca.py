@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ def fit_pca(x: torch.Tensor, components: int) -> tuple[PCACodec, np.ndarray]:
     Returns the codec (float32, on ``x``'s device) and the explained-variance ratio of *every* axis
     (for the sizes that reach 90% and 95% of the variance).
     """
+    from sklearn.decomposition import PCA  # only the stages that fit pay scikit-learn's import
+
     fitted = PCA(svd_solver="auto").fit(x.double().cpu().numpy())
     k = components
 

@@ -1,7 +1,7 @@
 """The line a training loop prints after each epoch, and its reading.
 
 One format for the loop that writes it (:func:`stages.lib.train.fit`) and the tools that read
-a stage's stderr (the grid's progress board, ``benchmarks.timed``). No torch here: the readers
+a stage's stderr (the campaign's progress board, ``benchmarks.timed``). No torch here: the readers
 import this without the seconds a torch import takes.
 """
 
