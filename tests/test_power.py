@@ -26,8 +26,9 @@ def test_the_reference_has_measured_noise_for_every_group(committed):
     assert ref["noise"]["how"] and set(ref["noise"]["groups"]) == groups
     counts = {name: g["n"] for name, g in ref["noise"]["groups"].items()}
     assert all(n >= 11 for name, n in counts.items() if name.startswith(("ae: ", "vae: ", "sweep: ")))
-    # the study's classifier and the two fresh ones, in the three measurements made since classifiers had rows
-    assert counts["classifier: test_accuracy"] == 9
+    # the study's classifier and the two fresh ones, in every one of the four measurements
+    assert counts["classifier: test_accuracy"] == 12
+    assert all("classifier: test_accuracy" in source["groups"] for source in ref["noise"]["sources"])
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
