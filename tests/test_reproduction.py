@@ -232,6 +232,43 @@ def test_make_check_with_nothing_run_says_so(tmp_path):
     assert done.returncode == 1 and "Nothing has run in this clone yet" in done.stdout
 
 
+def test_a_run_made_elsewhere_has_its_noise_recorded_in_a_clone_that_ran_nothing(tmp_path, monkeypatch, capsys):
+    """`noise RUN` compares RUN with the run the reference holds, in the reference of RUN's data
+    set (its own params.yaml says which): a clone of main records it without models of its own."""
+    from tools import check
+
+    root = reproduction.Path(__file__).resolve().parents[1]
+    workspace, run = tmp_path / "clone", tmp_path / "elsewhere"
+    (workspace / "reference").mkdir(parents=True)
+    ref = json.loads((root / "reference" / "mnist.json").read_text())
+    ref["noise"]["sources"] = ref["noise"]["sources"][:1]  # one measurement so far
+    (workspace / "reference" / "mnist.json").write_text(json.dumps(ref))
+    there = reproduction.run_of(ref)
+    table = there.table.copy()
+    table.loc[table["kind"] == "ae", "silhouette"] += 0.003  # every autoencoder, one measure
+    for rel in ("metrics", "plots"):
+        (run / rel).mkdir(parents=True)
+    table.to_csv(run / "metrics" / "models.csv", index=False)
+    there.sweep.to_csv(run / "plots" / "sweep.csv", index=False)
+    (run / "metrics" / "pca.json").write_text(json.dumps({k: there.pca[k] for k in nearcopy.PCA_MEASURES}))
+    (run / "metrics" / "judge.json").write_text(json.dumps({"reconstructions": {"pca": there.pca["reconstruction"]}}))
+    (run / "params.yaml").write_text((root / "params.yaml").read_text())
+    monkeypatch.chdir(workspace)
+
+    assert check.main(["noise", str(run), "--how", "on another machine"]) == 0
+    recorded = json.loads((workspace / "reference" / "mnist.json").read_text())["noise"]
+    assert [s["how"] for s in recorded["sources"]][-1] == "on another machine" and len(recorded["sources"]) == 2
+    groups = recorded["sources"][-1]["groups"]
+    assert groups["ae: silhouette"]["rms"] == pytest.approx(0.003) and groups["ae: test_mse"]["rms"] == 0
+    assert recorded["groups"] == nearcopy.combined([s["groups"] for s in recorded["sources"]])
+
+    params_text = (run / "params.yaml").read_text()
+    (run / "params.yaml").write_text(params_text.replace("first_seed: 100", "first_seed: 300"))
+    assert check.main(["noise", str(run)]) == 2
+    assert "ran other seeds than reference/mnist.json's" in capsys.readouterr().err
+    assert json.loads((workspace / "reference" / "mnist.json").read_text())["noise"] == recorded
+
+
 @pytest.mark.parametrize("flags", [["avx512f", "avx2"], ["avx2"]])
 def test_make_noise_forces_another_arithmetic_path_than_the_machines_own(flags):
     from tools import check

@@ -2,12 +2,14 @@
 
     python -m tools.check                 # make check: this run against reference/<dataset>.json; exit 1 if not
     python -m tools.check reference       # make reference: record this run as the reference (keeps its noise)
-    python -m tools.check noise RUN       # the noise: RUN, the same seeds on another arithmetic path, against this run
+    python -m tools.check noise RUN       # the noise: RUN, the reference's seeds run elsewhere, against the reference
     python -m tools.check noise --train   # make noise: train RUN first, in a scratch clone, on a forced path
 
 `make noise` costs a whole study's training: every model trained again on another x86 kernel and
 GEMM path than the machine's own (:func:`forced_path`); the figures, report and explorer are not
-drawn again. Any other run of the same seeds serves as RUN: one made on another machine, say.
+drawn again. Any other run of the reference's seeds serves as RUN: one made on another machine,
+say, and copied here; its own params.yaml names its data set, so a clone of main records it
+without having run anything (the reference holds the run it is compared with).
 """
 
 from __future__ import annotations
@@ -72,18 +74,24 @@ def reference(p: params.Params) -> int:
     return 0
 
 
-def noise(p: params.Params, run: Path, how: str) -> int:
-    """Record in the reference the noise of ``run`` (the same seeds) against this workspace's run."""
+def noise(run: Path, how: str) -> int:
+    """Record in the reference of ``run``'s data set the noise of ``run`` (the reference's seeds,
+    run elsewhere) against the reference run, which the reference holds."""
+    if not (run / params.PARAMS_FILE).is_file():
+        print(f"error: {run} holds no {params.PARAMS_FILE}: RUN is the folder of a run of the study", file=sys.stderr)
+        return 2
+    try:
+        p = params.load(run / params.PARAMS_FILE, this_machine=False)  # the run's machine, not this one
+    except (params.ParamsError, OSError) as e:
+        print(f"error: {run}: {e}", file=sys.stderr)
+        return 2
     path = reproduction.reference_path(p.dataset)
     ref = reproduction.load_reference(p.dataset)
     if ref is None or "table" not in ref:
         print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
         return 2
     if ref["seeds"] != reproduction.seeds_of(p):
-        print(f"error: {path} was made with other seeds than params.yaml's: `make reference` first", file=sys.stderr)
-        return 2
-    if ref["table"] != reproduction.records(reproduction.read_run().table):
-        print(f"error: {path} is not this workspace's run: `make reference` first", file=sys.stderr)
+        print(f"error: {run} ran other seeds than {path}'s: its noise would be their difference", file=sys.stderr)
         return 2
     try:
         groups = nearcopy.noise(reproduction.run_of(ref).long(), reproduction.read_run(run).long())
@@ -120,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="noise: train the other run here first")
     parser.add_argument("--how", help="noise: how and where the other run was made, for the record")
     args = parser.parse_args(argv)
+    if args.verb != "noise" and (args.run is not None or args.train):
+        parser.error("a RUN folder and --train are noise's")
+    if args.verb == "noise" and (args.run is None) == (not args.train):
+        parser.error("noise takes a RUN folder or --train")
+    if args.verb == "noise" and args.run is not None:  # a run made elsewhere: nothing need have run here
+        return noise(args.run, args.how or f"against {args.run}")
     if not Path("models").is_dir():
         # metrics/ is in git: without models, they are the committed run's, not one made here.
         print("Nothing has run in this clone yet (no models/): `make repro` first, then `make check`.")
@@ -129,17 +143,22 @@ def main(argv: list[str] | None = None) -> int:
         return check(p)
     if args.verb == "reference":
         return reference(p)
-    if (args.run is None) == (not args.train):
-        parser.error("noise takes a RUN folder or --train")
+    path = reproduction.reference_path(p.dataset)
+    ref = reproduction.load_reference(p.dataset)
+    if ref is None or "table" not in ref:
+        print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
+        return 2
+    # The scratch clone trains this workspace's code and params: the reference must be their run.
+    if ref["seeds"] != reproduction.seeds_of(p) or ref["table"] != reproduction.records(reproduction.read_run().table):
+        print(f"error: {path} is not this workspace's run: `make reference` first", file=sys.stderr)
+        return 2
     forced = forced_path(cpu_flags())
     here = reproduction.describe(reproduction.machine())
     paths = ", ".join(f"{k}={v}" for k, v in forced.items())
-    if not args.train:
-        return noise(p, args.run, args.how or f"against {args.run}")
     # The scratch study is a whole run's models: gone once its noise is recorded, or on failure.
     with tempfile.TemporaryDirectory(prefix="noise-") as scratch:
         run = train_elsewhere(forced, Path(scratch))
-        return noise(p, run, args.how or f"against the same seeds on {here} with {paths}")
+        return noise(run, args.how or f"against the same seeds on {here} with {paths}")
 
 
 if __name__ == "__main__":
