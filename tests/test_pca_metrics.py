@@ -88,6 +88,14 @@ def test_components_for_variance():
     assert metrics.components_for_variance([0.5, 0.4, 0.1], 0.9) == 2
 
 
+def test_coefficient_of_variation_is_the_sample_spread_over_the_mean_magnitude():
+    # std with n - 1 of (1, 3) is sqrt(2); the mean's sign does not matter; one run has no spread
+    assert metrics.coefficient_of_variation([1.0, 3.0]) == pytest.approx(2**0.5 / 2)
+    assert metrics.coefficient_of_variation([-1.0, -3.0]) == pytest.approx(2**0.5 / 2)
+    assert metrics.coefficient_of_variation([2.0, 2.0, 2.0]) == 0.0
+    assert metrics.coefficient_of_variation([5.0]) == 0.0
+
+
 def test_frechet_distance_known_answers():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 3))

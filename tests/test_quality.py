@@ -53,12 +53,6 @@ def test_samples_of_the_prior_are_near_zero_from_it_and_a_shift_or_stretch_is_no
     assert quality.gaussian_kl_from_prior(z * 3.0) == pytest.approx(0.5 * (18 - 2 - 2 * 2 * 1.0986), rel=0.01)
 
 
-def test_coefficient_of_variation():
-    assert quality.coefficient_of_variation([2.0, 2.0, 2.0]) == 0.0
-    assert quality.coefficient_of_variation([1.0, 3.0]) == pytest.approx(2**0.5 / 2)
-    assert quality.coefficient_of_variation([5.0]) == 0.0
-
-
 def test_class_share_gap_in_sampling_noise_units():
     same = [np.array([0] * 50 + [1] * 50)] * 3
     assert quality.class_share_gap(same) == {"max": 0.0, "max_z": 0.0}

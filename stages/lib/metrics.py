@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # tensors come in from the callers that train; the report's stage needs no torch
+    import torch
 
 KNN_K = 5
 
@@ -103,3 +106,9 @@ def sample_quality(probs: np.ndarray, features: np.ndarray, reference: np.ndarra
 def mean_std(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+
+
+def coefficient_of_variation(values: Sequence[float]) -> float:
+    """Sample standard deviation over the mean's magnitude: the spread of a measure over runs."""
+    stats = mean_std(values)
+    return stats["std"] / abs(stats["mean"]) if len(values) > 1 else 0.0

@@ -69,12 +69,6 @@ def gaussian_kl_from_prior(codes: torch.Tensor) -> float:
     return float(0.5 * (cov.trace() + mean @ mean - d - torch.logdet(cov)))
 
 
-def coefficient_of_variation(values: list[float]) -> float:
-    """Sample standard deviation over the mean's magnitude: the spread of a measure over runs."""
-    x = torch.tensor(values, dtype=torch.float64)
-    return float(x.std(correction=1) / x.mean().abs()) if len(x) > 1 else 0.0
-
-
 def class_share_gap(predicted: list[np.ndarray]) -> dict[str, float]:
     """Do the sets differ in which classes they hold beyond what sampling alone gives?
 

@@ -6,7 +6,10 @@ that the report can price the difference the way it prices the study's 128-image
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a grid or an order is drawn: the report reads the constants alone
+    import torch
 
 BATCH = 128  # the study's DataLoader batch size
 GRID_KEY = "vae_as_study_drew_it"  # the VAE grid as the study's code drew it, in metrics/judge.json
@@ -22,6 +25,8 @@ def prior_grid_codes(latent: int, cells: int, seed: int) -> torch.Tensor:
     independent sample of the prior, drawn in the loops' order (bottom row first, as the study
     placed row ``i`` at ``n - 1 - i``), from a generator seeded by ``seed``.
     """
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     codes = torch.empty(cells, cells, latent)
     for i in range(cells):
@@ -33,5 +38,7 @@ def prior_grid_codes(latent: int, cells: int, seed: int) -> torch.Tensor:
 def scatter_rows(n: int, seed: int) -> torch.Tensor:
     """The training images the study's PCA scatter showed: the first 102 batches of 128 of a
     shuffled pass over the training set (its loader had ``shuffle=True``)."""
+    import torch
+
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[: SCATTER_BATCHES * BATCH]

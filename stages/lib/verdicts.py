@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stages.lib.markdown import num
-from stages.lib.quality import coefficient_of_variation
+from stages.lib.metrics import coefficient_of_variation
 from stages.lib.study_code import GRID_KEY
 
 NEAR = 2  # an elbow "near" a size: within this many sizes of it
