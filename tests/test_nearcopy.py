@@ -59,9 +59,8 @@ def with_column(r: nearcopy.Run, kind: str, column: str, change) -> nearcopy.Run
     return nearcopy.Run(table, r.sweep, r.pca)
 
 
-def limit_of(group: str) -> nearcopy.Limits:
-    d = nearcopy.differences(REFERENCE.long(), REFERENCE.long())
-    return nearcopy.limits(NOISE, d.groupby("group").size().to_dict())[group]
+def limit_of(mean: str) -> nearcopy.Limits:
+    return nearcopy.limits(NOISE, nearcopy.mean_counts(REFERENCE.long()))[mean]
 
 
 def test_every_measure_of_every_model_is_compared():
@@ -116,12 +115,18 @@ def test_combined_noise_pools_on_either_side_of_the_f_tests_level(larger, pooled
 
 
 def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget():
-    d = nearcopy.differences(REFERENCE.long(), REFERENCE.long())
-    counts = d.groupby("group").size().to_dict()
-    lim = nearcopy.limits(NOISE, counts)["ae: test_mse"]
-    rms, singles = NOISE["ae: test_mse"]["rms"], sum(counts.values())
-    assert lim.model == pytest.approx(student.isf(0.025 / singles / 2, 13) * rms)
-    assert lim.mean == pytest.approx(student.isf(0.025 / len(counts) / 2, 13) * rms / math.sqrt(13))
+    groups = REFERENCE.long().groupby("group").size().to_dict()
+    counts = nearcopy.mean_counts(REFERENCE.long())
+    # Every group's mean, and the study's where it has some of a kind's models but not all.
+    study = {m: k for m, k in counts.items() if m not in groups}
+    assert study == {f"the study's {g}": 3 for g in groups if g.startswith("ae: ")}
+    lim = nearcopy.limits(NOISE, counts)
+    rms, singles, means = NOISE["ae: test_mse"]["rms"], sum(groups.values()), len(groups) + len(study)
+    assert lim["ae: test_mse"].model == pytest.approx(student.isf(0.025 / singles / 2, 13) * rms)
+    t_mean = student.isf(0.025 / means / 2, 13)
+    assert lim["ae: test_mse"].mean == pytest.approx(t_mean * rms / math.sqrt(groups["ae: test_mse"]))
+    assert lim["the study's ae: test_mse"].mean == pytest.approx(t_mean * rms / math.sqrt(3))
+    assert lim["the study's ae: test_mse"].model == lim["ae: test_mse"].model
     # A count moves by whole steps: one step is always within tolerance, whatever the noise.
     assert nearcopy.limits({"ae: grid_distinct_classes": {"n": 13, "rms": 0.0}}, {"ae: grid_distinct_classes": 13})[
         "ae: grid_distinct_classes"
@@ -157,6 +162,18 @@ def test_a_small_move_of_every_model_fails_on_the_groups_mean():
     assert shift < lim.model  # no single model beyond its own tolerance
     r = nearcopy.compare(REFERENCE, with_column(REFERENCE, "ae", "test_mse", lambda v: v + shift), NOISE, 3)
     assert not r.failing_moves and [g.group for g in r.failing_groups] == ["ae: test_mse"]
+
+
+def test_a_move_of_the_study_autoencoders_alone_fails_on_the_studys_mean():
+    """A slip in train_ae.py moves the study's three autoencoders and no fresh one: below one
+    model's tolerance and diluted in the mean of all, it fails on the study's own mean."""
+    study, every = limit_of("the study's ae: test_mse"), limit_of("ae: test_mse")
+    shift = 1.5 * study.mean
+    assert shift < every.model and shift * study.k / every.k < every.mean
+    table = REFERENCE.table.copy()
+    table.loc[(table["kind"] == "ae") & (table["source"] == "study"), "test_mse"] += shift
+    r = nearcopy.compare(REFERENCE, nearcopy.Run(table, SWEEP, PCA), NOISE, 3)
+    assert not r.failing_moves and [g.group for g in r.failing_groups] == ["the study's ae: test_mse"]
 
 
 def pca_silhouette_flip(reference_margin: float, move: float) -> nearcopy.Result:
@@ -247,5 +264,5 @@ def test_a_tolerance_of_zero_lets_summation_order_pass_and_nothing_more(relative
     moved = with_column(REFERENCE, "ae", "silhouette", lambda v: v * (1 + relative_move))
     moved = nearcopy.Run(moved.table, moved.sweep.assign(ae_test=moved.sweep["ae_test"] * (1 + relative_move)), PCA)
     result = nearcopy.compare(REFERENCE, moved, silent, 3)
-    named = {m.group for m in result.failing_moves} | {g.group for g in result.failing_groups}
+    named = {m.group for m in result.failing_moves} | {nearcopy.group_of(g.group) for g in result.failing_groups}
     assert named == ({"ae: silhouette", "sweep: ae_test"} if fails else set())

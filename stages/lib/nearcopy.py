@@ -16,7 +16,11 @@ the number of noise differences (of every measurement of the group's largest noi
 - **the group's mean**: the mean difference over the group's k models may not exceed
   ``t * rms / sqrt(k)`` (a regression that moves every model a little, as a recipe change does);
   ``t * rms`` where the measure is read through the study's classifier, which every model shares
-  and another CPU kind trains to other weights, so that its models move together.
+  and another CPU kind trains to other weights, so that its models move together;
+- **the study's mean**, where the study has more than one model of the group's kind but not all
+  of them (its three autoencoders of thirteen): the same on its models alone. They are trained by
+  a stage of their own (train_ae), so a slip in its script moves them and no fresh model, a move
+  the mean of all would dilute (:func:`mean_counts`).
 
 Verdicts follow from their measures: a per-draw outcome (one model's rule, one pair's, one set
 of three) may flip between the reference and the rerun only where the rerun's moves, held to
@@ -39,7 +43,8 @@ from scipy.stats import t as student
 
 from stages.lib import robustness
 
-FALSE_ALARMS = 0.05  # the check's budget: half for single models, half for the groups' means
+FALSE_ALARMS = 0.05  # the check's budget: half for single models, half for the means
+STUDY_MEAN = "the study's "  # names the mean of a group over the study's models alone
 # Two measurements of a group's noise are of one size unless an F-test at this level says the
 # smaller is smaller: the t-quantile then counts both's differences (:func:`combined`).
 CONSISTENT = 0.05
@@ -75,6 +80,35 @@ def pca_group(measure: str) -> str:
 
 def model_name(kind: str, source: str, seed: int) -> str:
     return f"{'the study' if source == 'study' else 'fresh'} {kind} seed {seed}"
+
+
+def _of_the_study(rows: pd.DataFrame) -> np.ndarray:
+    """Which rows of :meth:`Run.long` (or :func:`differences`) are the study's models."""
+    return rows.index.get_level_values("model").str.startswith("the study ")
+
+
+def group_of(mean: str) -> str:
+    """The group a mean of :func:`mean_counts` is taken over."""
+    return mean.removeprefix(STUDY_MEAN)
+
+
+def mean_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """Every mean the check compares, with its number of models: each group's over all its models,
+    and the study's over its own where it has more than one of the group's models but not all.
+    ``rows``: :meth:`Run.long` or :func:`differences`."""
+    out = {}
+    for group, of_group in rows.groupby("group", sort=True):
+        out[group] = len(of_group)
+        study = int(_of_the_study(of_group).sum())
+        if 1 < study < len(of_group):
+            out[STUDY_MEAN + group] = study
+    return out
+
+
+def mean_rows(rows: pd.DataFrame, mean: str) -> pd.DataFrame:
+    """The rows a mean of :func:`mean_counts` is taken over."""
+    of_group = rows[rows["group"] == group_of(mean)]
+    return of_group[_of_the_study(of_group)] if mean.startswith(STUDY_MEAN) else of_group
 
 
 @dataclass(frozen=True)
@@ -178,26 +212,34 @@ class Limits:
 
 
 def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: float = FALSE_ALARMS) -> dict:
-    """Each group's :class:`Limits` from its measured noise: a two-sided t-quantile on the noise's
-    ``n`` differences at the group's share of the budget (half over every single comparison,
-    half over the groups' means); never below a measure's resolution (a count's one step)."""
-    singles = sum(counts.values())
+    """Each mean's :class:`Limits` (``counts``: :func:`mean_counts`, or a group's number of models)
+    from its group's measured noise: a two-sided t-quantile on the noise's ``n`` differences at
+    its share of the budget (half over every single comparison, half over the means); never
+    below a measure's resolution (a count's one step)."""
+    singles, means = comparisons(counts)
     out = {}
-    for group, k in counts.items():
+    for mean, k in counts.items():
+        group = group_of(mean)
         n, rms = noise_of[group]["n"], noise_of[group]["rms"]
         step = max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
-        t_model, t_mean = quantile(budget, singles, n), quantile(budget, len(counts), n)
+        t_model, t_mean = quantile(budget, singles, n), quantile(budget, means, n)
         # Measures read through the one classifier move together when it moves (another CPU kind
         # trains it to other weights): their k differences are not independent, so their mean
         # gets no sqrt(k).
         shared = 1 if shared_instrument(group) else math.sqrt(k)
-        out[group] = Limits(rms, n, k, max(t_model * rms, step), max(t_mean * rms / shared, step / k))
+        out[mean] = Limits(rms, n, k, max(t_model * rms, step), max(t_mean * rms / shared, step / k))
     return out
+
+
+def comparisons(counts: dict[str, int]) -> tuple[int, int]:
+    """How many single models and how many means share the budget (``counts``: :func:`mean_counts`):
+    every model of every group once, and every mean."""
+    return sum(k for mean, k in counts.items() if group_of(mean) == mean), len(counts)
 
 
 def quantile(budget: float, comparisons: int, n: int) -> float:
     """The two-sided t-quantile on ``n`` differences at the share of half the ``budget`` that each
-    of ``comparisons`` gets (Bonferroni): half for single models, half for the groups' means."""
+    of ``comparisons`` gets (Bonferroni): half for single models, half for the means."""
     return float(student.isf(budget / 2 / comparisons / 2, n))
 
 
@@ -231,7 +273,7 @@ class Move:
 
 @dataclass(frozen=True)
 class GroupMove:
-    group: str
+    group: str  # the mean's name (:func:`mean_counts`): a group, or the study's models of one
     mean: float
     limit: float
     k: int
@@ -270,8 +312,8 @@ def compare(
     """``now`` against ``reference``, model by model, with the tolerances of ``noise_of`` at a
     false-alarm ``budget``."""
     d = differences(reference.long(), now.long())
-    counts = d.groupby("group").size().to_dict()
-    missing = sorted(set(counts) - set(noise_of))
+    counts = mean_counts(d)
+    missing = sorted({group_of(m) for m in counts} - set(noise_of))
     if missing:
         raise ValueError(f"the reference's noise has no entry for {', '.join(missing)}: run `make noise`")
     lim = limits(noise_of, counts, budget)
@@ -281,12 +323,11 @@ def compare(
         Move(model, measure, r["group"], r["value"], r["now"], r["difference"], max(lim[r["group"]].model, r["floor"]))
         for (model, measure), r in d.iterrows()
     ]
-    groups = [
-        GroupMove(
-            group, float(rows["difference"].mean()), max(lim[group].mean, float(rows["floor"].mean())), lim[group].k
-        )
-        for group, rows in d.groupby("group", sort=True)
-    ]
+    groups = []
+    for mean in counts:
+        rows = mean_rows(d, mean)
+        limit = max(lim[mean].mean, float(rows["floor"].mean()))
+        groups.append(GroupMove(mean, float(rows["difference"].mean()), limit, lim[mean].k))
     box = clipped(reference, now, d, lim)
     return Result(moves, groups, flips(reference, now, box, study_runs))
 

@@ -112,7 +112,11 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     for move in r.moves:
         if move.group not in worst or move.units > worst[move.group].units:
             worst[move.group] = move
-    means = {g.group: g for g in r.groups}
+    means: dict[str, nearcopy.GroupMove] = {}  # per group, its mean or the study's models', whichever moved more
+    for mean in r.groups:
+        group = nearcopy.group_of(mean.group)
+        if group not in means or mean.units > means[group].units:
+            means[group] = mean
     order = sorted(worst, key=lambda g: -max(worst[g].units, means[g].units))[:shown]
 
     def cell(units: float) -> str:
@@ -125,11 +129,12 @@ def reproduction_section(m: Metrics, c: reproduction.Comparison) -> str:
     ]  # fmt: skip
     return (
         text + f"\nThe {len(order)} groups of measures (of {len(worst)}) that moved most, each against its "
-        "tolerance (1 is the limit): the largest single model's move, and the mean move over the group's models. "
+        "tolerance (1 is the limit): the largest single model's move, and the mean move over the group's models "
+        "(or over the study's alone, where they are several of many and moved further). "
         "Tolerances are the largest arithmetic noise measured, with a t-quantile for the number of noise "
         "differences of its size "
         f"and a {100 * nearcopy.FALSE_ALARMS:g}% budget of false alarms, half over single models and half over "
-        "the groups' means; the sweep's and PCA's moves are relative.\n\n"
+        "the means; the sweep's and PCA's moves are relative.\n\n"
         + table(["group", "largest move", "its units", "mean move (units)", "models"], rows)
     )
 
