@@ -26,8 +26,8 @@ def test_the_reference_has_measured_noise_for_every_group(committed):
     assert ref["noise"]["how"] and set(ref["noise"]["groups"]) == groups
     counts = {name: g["n"] for name, g in ref["noise"]["groups"].items()}
     assert all(n >= 11 for name, n in counts.items() if name.startswith(("ae: ", "vae: ", "sweep: ")))
-    # the study's classifier and the two fresh ones, in every one of the four measurements
-    assert counts["classifier: test_accuracy"] == 12
+    # the study's classifier and the two fresh ones, in every one of the five measurements
+    assert counts["classifier: test_accuracy"] == 15
     assert all("classifier: test_accuracy" in source["groups"] for source in ref["noise"]["sources"])
 
 
@@ -87,7 +87,7 @@ def test_tools_power_prints_each_sources_false_alarms(monkeypatch, capsys):
     power.main(["--false-alarms", "20"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("false alarms of")]
     sources = power.io.read_json(ROOT / power.REFERENCE)["noise"]["sources"]
-    assert len(lines) == len(sources) == 4
+    assert len(lines) == len(sources) == 5
     for line, source in zip(lines, sources, strict=True):
         assert line.startswith(f"false alarms of a rerun like {source['how']}: ") and line.endswith("of 20 (budget 5%)")
 
