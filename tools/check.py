@@ -74,6 +74,16 @@ def reference(p: params.Params) -> int:
     return 0
 
 
+def recorded_reference(dataset: str) -> tuple[Path, dict] | None:
+    """The reference of ``dataset`` and its path, or None (said on stderr) where none is recorded."""
+    path = reproduction.reference_path(dataset)
+    ref = reproduction.load_reference(dataset)
+    if ref is None or "table" not in ref:
+        print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
+        return None
+    return path, ref
+
+
 def noise(run: Path, how: str) -> int:
     """Record in the reference of ``run``'s data set the noise of ``run`` (the reference's seeds,
     run elsewhere) against the reference run, which the reference holds."""
@@ -85,11 +95,9 @@ def noise(run: Path, how: str) -> int:
     except (params.ParamsError, OSError) as e:
         print(f"error: {run}: {e}", file=sys.stderr)
         return 2
-    path = reproduction.reference_path(p.dataset)
-    ref = reproduction.load_reference(p.dataset)
-    if ref is None or "table" not in ref:
-        print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
+    if (found := recorded_reference(p.dataset)) is None:
         return 2
+    path, ref = found
     if ref["seeds"] != reproduction.seeds_of(p):
         print(f"error: {run} ran other seeds than {path}'s: its noise would be their difference", file=sys.stderr)
         return 2
@@ -143,11 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return check(p)
     if args.verb == "reference":
         return reference(p)
-    path = reproduction.reference_path(p.dataset)
-    ref = reproduction.load_reference(p.dataset)
-    if ref is None or "table" not in ref:
-        print(f"error: no current reference at {path}: `make reference` first", file=sys.stderr)
+    if (found := recorded_reference(p.dataset)) is None:
         return 2
+    path, ref = found
     # The scratch clone trains this workspace's code and params: the reference must be their run.
     if ref["seeds"] != reproduction.seeds_of(p) or ref["table"] != reproduction.records(reproduction.read_run().table):
         print(f"error: {path} is not this workspace's run: `make reference` first", file=sys.stderr)
