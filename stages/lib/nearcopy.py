@@ -78,13 +78,16 @@ def pca_group(measure: str) -> str:
     return f"PCA: {measure}" if measure in CLASSIFIER_SCORED else RELATIVE_PCA
 
 
+STUDY_MODEL = "the study"  # how a model's name (:func:`model_name`) says it is one of the study's
+
+
 def model_name(kind: str, source: str, seed: int) -> str:
-    return f"{'the study' if source == 'study' else 'fresh'} {kind} seed {seed}"
+    return f"{STUDY_MODEL if source == 'study' else 'fresh'} {kind} seed {seed}"
 
 
 def _of_the_study(rows: pd.DataFrame) -> np.ndarray:
     """Which rows of :meth:`Run.long` (or :func:`differences`) are the study's models."""
-    return rows.index.get_level_values("model").str.startswith("the study ")
+    return rows.index.get_level_values("model").str.startswith(f"{STUDY_MODEL} ")
 
 
 def group_of(mean: str) -> str:
