@@ -128,10 +128,25 @@ def test_limits_are_t_quantiles_of_the_noise_at_the_groups_share_of_the_budget()
     assert lim["ae: test_mse"].mean == pytest.approx(t_mean * rms / math.sqrt(groups["ae: test_mse"]))
     assert lim["the study's ae: test_mse"].mean == pytest.approx(t_mean * rms / math.sqrt(3))
     assert lim["the study's ae: test_mse"].model == lim["ae: test_mse"].model
-    # A count moves by whole steps: one step is always within tolerance, whatever the noise.
-    assert nearcopy.limits({"ae: grid_distinct_classes": {"n": 13, "rms": 0.0}}, {"ae: grid_distinct_classes": 13})[
-        "ae: grid_distinct_classes"
-    ].model == 1.0  # fmt: skip
+    # A count moves by whole steps: one step is always within tolerance, whatever the noise; its
+    # mean by net steps at the mean's share of the budget.
+    count = {"n": 13, "rms": 0.0}
+    lim = nearcopy.limits({"ae: grid_distinct_classes": count}, {"ae: grid_distinct_classes": 13})
+    assert lim["ae: grid_distinct_classes"].model == 1.0
+    assert lim["ae: grid_distinct_classes"].mean == nearcopy.net_steps(count, 13, 0.025) / 13
+
+
+@pytest.mark.parametrize(("steps", "n", "k"), [(1, 13, 13), (0, 55, 11), (3, 20, 13)])
+def test_a_counts_mean_may_move_the_net_steps_its_measured_moves_make_likely(steps, n, k):
+    """Drawn as net_steps describes them (a chance from the Jeffreys posterior on the measured
+    moves, that many of k models moving, each up or down alike), the net moves beyond net_steps
+    have a chance of at most alpha, and beyond one step fewer more than alpha."""
+    alpha, rng = 0.05, np.random.default_rng(0)
+    net = nearcopy.net_steps({"n": n, "rms": math.sqrt(steps / n)}, k, alpha)
+    movers = rng.binomial(k, rng.beta(steps + 0.5, n - steps + 0.5, 400_000))
+    moved = np.abs(2 * rng.binomial(movers, 0.5) - movers)
+    assert np.mean(moved > net) <= alpha < np.mean(moved > net - 1)
+    assert net >= 1  # one model one step passes the mean as it passes the model
 
 
 def test_the_reference_against_itself_moves_nothing():

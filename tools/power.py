@@ -112,6 +112,9 @@ CATALOGUE = [
                "vae: test_loss"),
     Regression("every AE's 5-NN accuracy -0.01", lambda r: _table(r, _kind("ae"), "knn_accuracy", lambda v: v - 0.01),
                "ae: knn_accuracy"),
+    Regression("every VAE's drawn grid one class fewer",
+               lambda r: _table(r, _kind("vae"), "drawn_distinct_classes", lambda v: v - 1),
+               "vae: drawn_distinct_classes"),
     Regression("every VAE's test MSE +1%", lambda r: _table(r, _kind("vae"), "test_mse", lambda v: v * 1.01),
                "vae: test_mse"),
     Regression("every AE's reconstructions recognised 1 point less",
@@ -223,22 +226,30 @@ def false_alarms(ref: dict, situation: int, trials: int, seed: int = 0) -> float
     the situation's noise, independent between models (the most single comparisons a rerun can
     fail). Pessimistic where sources differ by chance alone: it takes every measured difference
     between situations as real, and the largest measurement as the truth where the situation
-    lacks a group (the AMD run's classifiers)."""
+    lacks a group (the AMD run's classifiers).
+
+    A count moves by whole steps, and a source that measured none of its models move has not
+    measured a chance of 0: each trial draws each source's chance that one model's count moves
+    one step from its Jeffreys posterior on the steps it measured (a sum of squared steps, n *
+    rms^2), measures it again on its models, and moves each of the rerun's models one step up or
+    down at its situation's chance."""
     rng = np.random.default_rng(seed)
     sources = [s["groups"] for s in ref["noise"]["sources"]]
     counts = nearcopy.mean_counts(reproduction.run_of(ref).long())
-    groups = {m: k for m, k in counts.items() if nearcopy.group_of(m) == m}
-    truth = {g: (sources[situation].get(g) or max((s[g] for s in sources if g in s), key=lambda v: v["rms"]))["rms"]
+    groups = {m: k for m, k in counts.items() if nearcopy.is_whole_group(m)}
+    truth = {g: sources[situation].get(g) or max((s[g] for s in sources if g in s), key=lambda v: v["rms"])
              for g in groups}  # fmt: skip
     failed = 0
     for _ in range(trials):
-        measured = [
-            {g: {**v, "rms": v["rms"] * math.sqrt(rng.chisquare(v["n"]) / v["n"])} for g, v in s.items()}
-            for s in sources
-        ]
+        chance = {id(v): rng.beta(nearcopy.steps_measured(v) + 0.5, v["n"] - nearcopy.steps_measured(v) + 0.5)
+                  for s in sources for g, v in s.items() if nearcopy.is_count(g)}  # fmt: skip
+        measured = [{g: {**v, "rms": _measured(rng, v, chance.get(id(v)))} for g, v in s.items()} for s in sources]
         lim = nearcopy.limits(nearcopy.combined(measured), counts)
         for group, k in groups.items():
-            d = rng.standard_normal(k) * truth[group]
+            if nearcopy.is_count(group):
+                d = rng.choice([-1.0, 1.0], k) * (rng.random(k) < chance[id(truth[group])])
+            else:
+                d = rng.standard_normal(k) * truth[group]["rms"]
             study = nearcopy.STUDY_MEAN + group  # any k of the independent draws stand for the study's
             if (
                 np.any(np.abs(d) > lim[group].model)
@@ -248,6 +259,15 @@ def false_alarms(ref: dict, situation: int, trials: int, seed: int = 0) -> float
                 failed += 1
                 break
     return failed / trials
+
+
+def _measured(rng: np.random.Generator, noise: dict, chance: float | None) -> float:
+    """One source's rms measured again: a count's steps drawn on its models at ``chance``, any
+    other's from the chi-square on its differences."""
+    n = noise["n"]
+    if chance is not None:
+        return math.sqrt(rng.binomial(n, chance) / n)
+    return noise["rms"] * math.sqrt(rng.chisquare(n) / n)
 
 
 def share(rate: float, trials: int) -> str:

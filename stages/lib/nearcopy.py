@@ -16,7 +16,8 @@ the number of noise differences (of every measurement of the group's largest noi
 - **the group's mean**: the mean difference over the group's k models may not exceed
   ``t * rms / sqrt(k)`` (a regression that moves every model a little, as a recipe change does);
   ``t * rms`` where the measure is read through the study's classifier, which every model shares
-  and another CPU kind trains to other weights, so that its models move together;
+  and another CPU kind trains to other weights, so that its models move together; for a count,
+  which moves by rare whole steps, the net steps its measured moves make likely (:func:`net_steps`);
 - **the study's mean**, where the study has more than one model of the group's kind but not all
   of them (its three autoencoders of thirteen): the same on its models alone, but for counts. They
   are trained by a stage of their own (train_ae), so a slip in its script moves them and no fresh
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import betabinom, binom
 from scipy.stats import f as fisher
 from scipy.stats import t as student
 
@@ -95,6 +97,16 @@ def group_of(mean: str) -> str:
     return mean.removeprefix(STUDY_MEAN)
 
 
+def is_whole_group(mean: str) -> bool:
+    """Whether a mean of :func:`mean_counts` is over all of its group's models."""
+    return group_of(mean) == mean
+
+
+def is_count(group: str) -> bool:
+    """Whether a group's measure is a count, which moves by whole steps (:data:`RESOLUTION`)."""
+    return group.endswith(tuple(RESOLUTION))
+
+
 def mean_counts(rows: pd.DataFrame) -> dict[str, int]:
     """Every mean the check compares, with its number of models: each group's over all its models,
     and the study's over its own where it has more than one of the group's models but not all.
@@ -105,7 +117,7 @@ def mean_counts(rows: pd.DataFrame) -> dict[str, int]:
     for group, of_group in rows.groupby("group", sort=True):
         out[group] = len(of_group)
         study = int(_of_the_study(of_group).sum())
-        if 1 < study < len(of_group) and not group.endswith(tuple(RESOLUTION)):
+        if 1 < study < len(of_group) and not is_count(group):
             out[STUDY_MEAN + group] = study
     return out
 
@@ -232,14 +244,42 @@ def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: 
         # trains it to other weights): their k differences are not independent, so their mean
         # gets no sqrt(k).
         shared = 1 if shared_instrument(group) else math.sqrt(k)
-        out[mean] = Limits(rms, n, k, max(t_model * rms, step), max(t_mean * rms / shared, step / k))
+        if is_count(group):
+            mean_limit = step * net_steps(noise_of[group], k, budget / 2 / means) / k
+        else:
+            mean_limit = t_mean * rms / shared
+        out[mean] = Limits(rms, n, k, max(t_model * rms, step), mean_limit)
     return out
+
+
+def steps_measured(noise: dict[str, Any]) -> int:
+    """A count's measured moves (:func:`noise`'s n and rms), in one-step moves: its differences'
+    sum of squares, where a move of two steps counts four."""
+    return round(noise["n"] * noise["rms"] ** 2)
+
+
+def net_steps(noise: dict[str, Any], k: int, alpha: float) -> int:
+    """The most a count may move over ``k`` models, in net steps up or down, at a chance of at
+    most ``alpha`` of moving further. Each model's count moves one step, up or down alike, at a
+    chance no larger than the measured moves allow: the number that move follows the Jeffreys
+    posterior on them (beta-binomial; a measured 0 of n is no chance of 0), and the net of those
+    that move is a sum of fair signs. A t-quantile on the rms would take a rare whole step for a
+    normal: it gives a mean over k a floor of one step over k where no measurement saw a move,
+    which two models one step the same way exceed, and a whole step where one measurement saw
+    one, which every model one step the same way does not. The models' moves are independent:
+    no measurement saw two of one count's models move."""
+    measured = steps_measured(noise)
+    moving = np.arange(k + 1)
+    movers = betabinom(k, measured + 0.5, noise["n"] - measured + 0.5).pmf(moving)
+    net = moving[:, None]  # of m models moving, the net of their signs is beyond `net` both ways
+    further = (movers * 2 * binom.sf((moving + net) // 2, moving, 0.5)).sum(axis=1)
+    return int(np.argmax(further <= alpha))  # beyond k steps: none
 
 
 def comparisons(counts: dict[str, int]) -> tuple[int, int]:
     """How many single models and how many means share the budget (``counts``: :func:`mean_counts`):
     every model of every group once, and every mean."""
-    return sum(k for mean, k in counts.items() if group_of(mean) == mean), len(counts)
+    return sum(k for mean, k in counts.items() if is_whole_group(mean)), len(counts)
 
 
 def quantile(budget: float, comparisons: int, n: int) -> float:
