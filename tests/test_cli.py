@@ -1,4 +1,5 @@
-"""The stage runner: a stage stops on SIGINT, even one whose parent ignored SIGINT, from its first import on."""
+"""The stage runner: a stage stops on SIGINT, even one whose parent ignored SIGINT, from its first import on,
+and on SIGTERM and SIGHUP leaving no output's temporary file behind."""
 
 import os
 import signal
@@ -31,10 +32,42 @@ def test_sigint_stops_a_stage_by_the_signal_in_one_line_even_if_its_parent_ignor
         assert proc.stderr.readline() == "ready\n"
         proc.send_signal(signal.SIGINT)
         err = proc.stderr.read()
-        assert proc.wait(timeout=5) == -signal.SIGINT, err
+        assert proc.wait(timeout=60) == -signal.SIGINT, err
     finally:
         proc.kill()
     assert err == "interrupted: no output written\n"
+
+
+# A stage that writes an output through io.transaction, then waits inside it.
+WRITING = """
+import sys, time
+from pathlib import Path
+from stages.lib import cli, io
+
+def main():
+    with io.transaction() as out:
+        out.write_json(Path(sys.argv[1]), {"written": True})
+        print("ready", file=sys.stderr, flush=True)
+        time.sleep(20)
+
+cli.run(main)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
+def test_sigterm_and_sighup_stop_a_stage_by_the_signal_leaving_no_temporary_file(tmp_path, signum):
+    proc = subprocess.Popen([sys.executable, "-c", WRITING, str(tmp_path / "metrics.json")], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr.readline() == "ready\n"
+        assert [p.name for p in tmp_path.iterdir()]  # the output's temporary file, before the signal
+        proc.send_signal(signum)
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == -signum, err
+    finally:
+        proc.kill()
+    assert err == "stopped: no output written\n"
+    assert not list(tmp_path.iterdir())
 
 
 def test_sigint_stops_a_stage_while_it_imports_torch_even_if_its_parent_ignored_sigint(tmp_path):
@@ -50,6 +83,6 @@ def test_sigint_stops_a_stage_while_it_imports_torch_even_if_its_parent_ignored_
     try:
         assert proc.stderr.readline() == "importing torch\n"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == -signal.SIGINT
+        assert proc.wait(timeout=60) == -signal.SIGINT
     finally:
         proc.kill()
