@@ -186,7 +186,10 @@ def markdown() -> str:
 def budget_that_catches(result: nearcopy.Result, names: str, noise_of: dict) -> float:
     """The false-alarm budget at which the check of ``result`` would name ``names``: the budget
     whose t-quantile (:func:`nearcopy.quantile`) is the one its move reaches on its noise's
-    differences. A one-model group (PCA's) is named by either comparison: the first to fail."""
+    differences. A one-model group (PCA's) is named by either comparison: the first to fail. Not
+    for a count, whose mean is limited by net steps, not a t-quantile."""
+    if nearcopy.is_count(names.rsplit(": ", 1)[-1]):
+        raise ValueError(f"{names}: a count's limits are not a t-quantile's, so no budget is read off one")
     counts = {g.group: g.k for g in result.groups}
     lim = nearcopy.limits(noise_of, counts)
     singles, means = nearcopy.comparisons(counts)

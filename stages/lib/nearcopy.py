@@ -245,7 +245,8 @@ def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: 
         # gets no sqrt(k).
         shared = 1 if shared_instrument(group) else math.sqrt(k)
         if is_count(group):
-            mean_limit = step * net_steps(noise_of[group], k, budget / 2 / means) / k
+            # at least one step of one model, which the model's own limit lets it move
+            mean_limit = step * max(net_steps(noise_of[group], k, budget / 2 / means), 1) / k
         else:
             mean_limit = t_mean * rms / shared
         out[mean] = Limits(rms, n, k, max(t_model * rms, step), mean_limit)
@@ -266,8 +267,10 @@ def net_steps(noise: dict[str, Any], k: int, alpha: float) -> int:
     that move is a sum of fair signs. A t-quantile on the rms would take a rare whole step for a
     normal: it gives a mean over k a floor of one step over k where no measurement saw a move,
     which two models one step the same way exceed, and a whole step where one measurement saw
-    one, which every model one step the same way does not. The models' moves are independent:
-    no measurement saw two of one count's models move."""
+    one, which every model one step the same way does not. The models' moves are taken as
+    independent with fair signs, which is assumed, not measured: no measurement saw two of one
+    count's models move (as independent moves would be seen), and none recorded a move's sign.
+    Were they one-signed, the net beyond these limits would have 3 to 16 times their chance."""
     measured = steps_measured(noise)
     moving = np.arange(k + 1)
     movers = betabinom(k, measured + 0.5, noise["n"] - measured + 0.5).pmf(moving)
