@@ -377,11 +377,17 @@ def test_the_finish_command_survives_a_shell_whatever_the_clone_is_called():
 
 def test_the_clone_folder_is_private_and_beside_the_node_cache(monkeypatch, tmp_path):
     """Not /tmp/dvc-campaign-UID, which another user could make first: a folder of this user's
-    alone under the cache; refused where it is a link, another user's, or open to others."""
+    alone under the cache, in the node's folder, also this user's alone (it holds the DVC cache
+    that points train on); each refused where it is a link, another user's, or open to others."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = campaign.node.clones_dir()
     assert folder == campaign.node.cache_dir().parent / "clones" == tmp_path / "cache" / "dvc-campaign" / "clones"
-    assert folder.stat().st_mode & 0o777 == 0o700 and campaign.node.clones_dir() == folder
+    assert folder.stat().st_mode & 0o777 == folder.parent.stat().st_mode & 0o777 == 0o700
+    assert campaign.node.clones_dir() == folder
+    folder.parent.chmod(0o777)
+    with pytest.raises(campaign.CampaignError, match=r"dvc-campaign is open to other users \(mode 0777\): chmod 700"):
+        campaign.node.clones_dir()
+    folder.parent.chmod(0o700)
     folder.chmod(0o755)
     with pytest.raises(campaign.CampaignError, match=r"clones is open to other users \(mode 0755\): chmod 700 it"):
         campaign.node.clones_dir()
@@ -1063,7 +1069,8 @@ def test_a_point_on_auto_takes_a_gpu_where_the_cluster_declares_one(pipeline, cl
 @needs_netns
 def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     """In a namespace where Ray could pick another address (10.9.0.1, with a default route),
-    the local cluster (`RAY_ADDRESS=' Local '`) binds every port to 127.0.0.1, though this
+    the local cluster (`RAY_ADDRESS=' Local '`) binds every port to 127.0.0.1, keeps its files in
+    a private folder removed with it, though this
     shell says RAY_AUTH_MODE=disabled it takes a token (made, readable by its user alone; that a
     client without it is refused, the Ctrl-C test shows), its tasks run at nice 0 (as a command
     typed in a shell; Ray's default is 15), and `device: cuda` is refused for want of a GPU. With Ray
@@ -1076,11 +1083,14 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
         "\nprint(subprocess.run(['ss', '-ltnH'], capture_output=True, text=True).stdout, flush=True)"
         # Ray's workers run at nice 15 unless told otherwise; a point's commands would inherit it.
         "\nimport os, ray; print('a task at nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), flush=True)"
+        "\nsession = ray._private.worker._global_node.get_session_dir_path(); print('sessions in', session)"
+        "\nprint('its folder mode', oct(os.stat(os.path.dirname(os.path.dirname(session))).st_mode & 0o777), flush=True)"
         "\nfrom types import SimpleNamespace as N"
         "\npoint = campaign.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
         "\ntry: campaign.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
         " cpus=1, where='it', claim=campaign.repository.Claim(done={}, leases={}))"
         "\nexcept campaign.CampaignError as err: print(err, flush=True)"
+        "\ncampaign.cluster.shutdown()"
     )
     home = tmp_path / "home"
     env = {**os.environ, **RAY_ENV, "HOME": str(home), "RAY_ADDRESS": " Local ", "RAY_AUTH_MODE": "disabled"}
@@ -1097,6 +1107,12 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
     ), held.stdout + held.stderr[-2000:]
     assert "device cuda in c-1, but it has no GPU" in said, said
     assert "a task at nice 0" in said, said
+    # Ray makes its folders writable by every user: they live in a folder of this user's alone,
+    # which goes with the cluster.
+    session = Path(next(line for line in said if line.startswith("sessions in ")).removeprefix("sessions in "))
+    private = session.parents[1]
+    assert private.name.startswith("campaign-ray-") and "its folder mode 0o700" in said, said
+    assert not private.exists(), sorted(private.rglob("*"))[:5]
     assert (home / ".ray" / "auth_token").stat().st_mode & 0o777 == 0o600
     ports = [line.split()[3] for line in said if line.startswith("LISTEN")]
     assert len(ports) >= 4 and all(on_loopback(p) for p in ports), ports

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tools.campaign import CampaignError
-from tools.campaign.cluster import connect, is_local
+from tools.campaign.cluster import connect, is_local, shutdown
 from tools.campaign.driver import Outcome, Stop, run
 from tools.campaign.node import clones_dir, push_point, sweep
 from tools.campaign.points import check, expand
@@ -90,8 +90,7 @@ def run_campaign(args: argparse.Namespace, stop: Stop) -> int:
         outcome.interrupted = True
     finally:
         stop.hold()  # from here on a signal is said, not raised: the claim must end
-        if "ray" in sys.modules:
-            sys.modules["ray"].shutdown()
+        shutdown()
         if is_local(args.address or os.environ.get("RAY_ADDRESS")):  # this machine is the node: its workers are gone
             try:
                 sweep(clones_dir())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from tools.campaign import CampaignError
 
 # Tasks pass a few strings each way; Ray's default store (30% of RAM) would only hold memory.
 LOCAL_OBJECT_STORE = 128 * 2**20
+_SESSIONS: list[str] = []  # the local cluster's private folder, while it runs (:func:`shutdown`)
 
 
 def is_local(address: str | None) -> bool:
@@ -58,12 +61,25 @@ def connect(address: str | None, *, no_auth: bool = False) -> str:
     os.environ["RAY_AUTH_MODE"] = "token"  # whatever this shell says: every local user reaches 127.0.0.1
     import ray
 
-    ray.init(address="local", include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **quiet)
+    # Ray keeps a node's logs and sockets in /tmp/ray, which it makes writable by every user
+    # (so are the folders it makes under any --temp-dir): another user could read the logs or
+    # replace a socket. Inside a folder of this user's alone, no one else reaches them.
+    _SESSIONS.append(tempfile.mkdtemp(prefix="campaign-ray-"))
+    ray.init(address="local", include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
+             _temp_dir=os.path.join(_SESSIONS[-1], "ray"), **quiet)  # fmt: skip
     wide = [f"{ip}:{port}" for ip, port in listening() if not loopback(ip)]
     if wide:
-        ray.shutdown()
+        shutdown()
         raise CampaignError(f"the local Ray cluster listens on {', '.join(sorted(wide))}, not 127.0.0.1 alone")
     return f"a local Ray cluster at {ray.get_runtime_context().gcs_address} (token auth, {token})"
+
+
+def shutdown() -> None:
+    """Leave the cluster; a local one stops, and its private folder goes with it."""
+    if "ray" in sys.modules:
+        sys.modules["ray"].shutdown()
+    while _SESSIONS:
+        shutil.rmtree(_SESSIONS.pop(), ignore_errors=True)
 
 
 def token_path() -> Path:

@@ -33,15 +33,18 @@ PUSH_BACKOFF_S = 1.0
 
 def clones_dir() -> Path:
     """Where this node's points clone, one folder each (its owner's pid and start time inside):
-    beside the node's DVC cache, in a folder of this user's alone. A folder at a name that
+    beside the node's DVC cache, both in a folder of this user's alone. A folder at a name that
     every user can predict (/tmp/dvc-campaign-UID) could be made first by another user, who could
-    then swap a clone's dvc.yaml or the module that `--finish` imports."""
-    folder = cache_dir().parent / "clones"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700)
-    private(folder)
-    return folder
+    then swap a clone's dvc.yaml or the module that `--finish` imports; whoever could write to
+    the cache's folder could swap the clones folder after its check, or put objects in the cache
+    that points train on and push."""
+    node = cache_dir().parent
+    node.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (node, node / "clones"):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        private(folder)
+    return node / "clones"
 
 
 def private(folder: Path) -> None:
@@ -300,7 +303,6 @@ def run_point(*, point: Point, commit: str, remotes: Remotes, lease: str, board=
             and step("git", "checkout", "-q", "--detach", commit, cwd=repo)
             and step(*dvc, "remote", "add", "--local", "--force", "--default", remotes.dvc, remotes.dvc_url, cwd=repo)
             and step(*dvc, "cache", "dir", "--local", str(cache_dir()), cwd=repo)
-            and step(*dvc, "config", "--local", "cache.shared", "group", cwd=repo)
         )
         if not ok:
             return result
