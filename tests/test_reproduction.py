@@ -2,13 +2,16 @@
 printed verdicts differ and whether their measures explain it, and `make check` end to end."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness.e2e import clone, commit, dvc, ran, write_params
+from harness.e2e import ROOT, clone, commit, dvc, ran, write_params
 from stages.lib import nearcopy, params, reproduction
 from tests.test_nearcopy import NOISE, PCA, REFERENCE, SWEEP, limit_of, pca_silhouette_flip
 
@@ -267,6 +270,55 @@ def test_a_run_made_elsewhere_has_its_noise_recorded_in_a_clone_that_ran_nothing
     assert check.main(["noise", str(run)]) == 2
     assert "ran other seeds than reference/mnist.json's" in capsys.readouterr().err
     assert json.loads((workspace / "reference" / "mnist.json").read_text())["noise"] == recorded
+
+
+# `make noise`'s run of the scratch study, stood in for by a process that starts another (as DVC
+# starts a stage) and waits.
+SCRATCH_STUDY = """
+import subprocess, sys
+stage = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdout=subprocess.DEVNULL)
+open("stage", "w").write(str(stage.pid))
+print("ready", flush=True)
+stage.wait()
+"""
+MAKE_NOISE = """
+import sys
+from pathlib import Path
+from tools import check
+check.stop_on_signals()
+try:
+    check.run_as_group([sys.executable, "-c", sys.argv[2]], cwd=Path(sys.argv[1]), env={})
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
+def test_a_signal_to_make_noise_stops_its_scratch_study_and_every_stage_it_started(tmp_path, signum):
+    """The scratch study runs in a session of its own; a Ctrl-C, a kill or a closed terminal
+    that stops `make noise` stops it too, down to its stage, and the scratch folder goes (the
+    `with` around it unwinds: Python's default for SIGTERM and SIGHUP would die at once)."""
+    proc = subprocess.Popen([sys.executable, "-c", MAKE_NOISE, str(tmp_path), SCRATCH_STUDY], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        stage = int((tmp_path / "stage").read_text())
+        proc.send_signal(signum)
+        assert proc.stdout.readline() == "stopped\n"
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 60  # a tenth of the stage's sleep: it did not just end
+    while gone(stage) is False and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(stage), "the scratch study's stage outlived make noise"
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 @pytest.mark.parametrize("flags", [["avx512f", "avx2"], ["avx2"]])

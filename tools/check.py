@@ -15,8 +15,10 @@ without having run anything (the reference holds the run it is compared with).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,9 +126,38 @@ def train_elsewhere(forced: dict[str, str], scratch: Path) -> Path:
     subprocess.run(["git", "clone", "-q", ".", str(repo)], check=True)
     shutil.copy("params.yaml", repo / "params.yaml")  # the workspace's params, committed or not
     env = {**os.environ, **forced, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["DVC_SITE_CACHE_DIR"] = str(scratch / "site-cache")  # else a folder per clone in /var/tmp/dvc, for good
     print(f"noise: training the study again in {repo} with {forced} (a whole study's time)", flush=True)
-    subprocess.run([sys.executable, "-m", "dvc", "repro", *NOISE_STAGES], cwd=repo, env=env, check=True)
+    code = run_as_group([sys.executable, "-m", "dvc", "repro", *NOISE_STAGES], cwd=repo, env=env)
+    if code:
+        raise subprocess.CalledProcessError(code, "dvc repro")
     return repo
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does: Python's default for them dies
+    at once, leaving the scratch study training and its folder behind."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+
+
+def run_as_group(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> int:
+    """Run ``cmd`` in a session of its own and return its exit code; stopped this process (Ctrl-C
+    or :func:`stop_on_signals`), stop the whole group (DVC and its stage) as Ctrl-C does, and
+    kill it if it has not stopped within a minute."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,10 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     forced = forced_path(cpu_flags())
     here = reproduction.describe(reproduction.machine())
     paths = ", ".join(f"{k}={v}" for k, v in forced.items())
-    # The scratch study is a whole run's models: gone once its noise is recorded, or on failure.
-    with tempfile.TemporaryDirectory(prefix="noise-") as scratch:
-        run = train_elsewhere(forced, Path(scratch))
-        return noise(run, args.how or f"against the same seeds on {here} with {paths}")
+    # The scratch study is a whole run's models: gone once its noise is recorded, on failure, or
+    # on a signal.
+    stop_on_signals()
+    try:
+        with tempfile.TemporaryDirectory(prefix="noise-") as scratch:
+            run = train_elsewhere(forced, Path(scratch))
+            return noise(run, args.how or f"against the same seeds on {here} with {paths}")
+    except KeyboardInterrupt:
+        print("noise: stopped: nothing recorded, the scratch study removed", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":
