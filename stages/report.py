@@ -17,12 +17,11 @@ Writes: report/report.md,
 from pathlib import Path
 
 from stages.lib import cli, io, params, report, reproduction, robustness
-from stages.lib.verdicts import all_verdicts
 
 
 def main() -> None:
     m = report.Metrics.load(params.load())
-    verdicts = all_verdicts(m.seeds, m.ae, m.pca, m.sweep, m.rows, m.vae, m.samples, m.judge)
+    verdicts = m.verdicts()
     standings = [robustness.standing(v, m.robustness["claims"]) for v in verdicts]
     facts = report.summary(m, verdicts, standings)
     run, seeds = reproduction.read_run(), reproduction.seeds_of(m.p)

@@ -163,6 +163,14 @@ def test_make_check_on_the_tiny_pipeline_passes_a_copy_and_names_what_moved(pipe
     done = check_command(repo, env)
     assert done.returncode == 0 and "This run is the reference run" in done.stdout, done.stdout
     commit(repo, env, "the tiny run as its own reference")
+    # The run's verdicts come from its metrics, not from the report's metrics/study.json, which a
+    # `dvc repro` of the stages before the report leaves stale (the next repro rewrites it).
+    study = repo / "metrics" / "study.json"
+    stale = json.loads(study.read_text())
+    stale["verdicts"]["pca_deterministic"] = not stale["verdicts"]["pca_deterministic"]
+    study.write_text(json.dumps(stale))
+    done = check_command(repo, env)
+    assert done.returncode == 0 and "This run is the reference run" in done.stdout, done.stdout
 
     path = repo / "reference" / "mnist.json"
     recorded = json.loads(path.read_text())

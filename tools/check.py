@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stages.lib import io, nearcopy, params, reproduction
+from stages.lib import io, nearcopy, params, report, reproduction
 
 # The stages that write what the noise reads (reproduction.read_run: the per-model table, the
 # sweep's curves, PCA's and the judge's metrics) and every stage before them; the figures, the
@@ -48,9 +48,16 @@ def cpu_flags() -> set[str]:
     return set(next((line.split(":", 1)[1] for line in info.splitlines() if line.startswith("flags")), "").split())
 
 
+def verdicts_of(p: params.Params) -> dict[str, object]:
+    """This workspace's verdicts, from the metrics the report reads them from: not the report's
+    metrics/study.json, stale after a `dvc repro` of the stages before it (another data set's,
+    even), which would pass or fail the check on verdicts that are not this run's."""
+    return {v.key: v.outcome for v in report.Metrics.load(p).verdicts()}
+
+
 def current(p: params.Params) -> reproduction.Comparison:
     """This workspace's run (as the last `dvc repro` left it) against the reference."""
-    verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
+    verdicts = verdicts_of(p)
     run = reproduction.read_run()
     return reproduction.compare(p.dataset, verdicts, run, reproduction.seeds_of(p), len(p.ae.seeds))
 
@@ -67,7 +74,7 @@ def reference(p: params.Params) -> int:
     path = reproduction.reference_path(p.dataset)
     old, seeds = reproduction.load_reference(p.dataset), reproduction.seeds_of(p)
     noise = old.get("noise") if old and old.get("seeds") == seeds else None
-    verdicts = io.read_json(Path("metrics/study.json"))["verdicts"]
+    verdicts = verdicts_of(p)
     with io.transaction() as out:
         out.write_json(path, reproduction.record(p.dataset, verdicts, reproduction.read_run(), seeds, noise))
     kept = "its arithmetic noise kept" if noise else "no arithmetic noise yet: `make noise` measures it"

@@ -12,7 +12,7 @@ from stages.lib.data import DATASETS
 from stages.lib.markdown import compare, image, num, table
 from stages.lib.metrics import KNN_K, SAMPLE_QUALITY, elbow, mean_std
 from stages.lib.study_code import BATCH, GRID_KEY
-from stages.lib.verdicts import STUDY_ELBOWS, Verdict, mean_code_std
+from stages.lib.verdicts import STUDY_ELBOWS, Verdict, all_verdicts, mean_code_std
 
 OUT = Path("report/report.md")
 SAMPLE_NAMES = ("confidence", "class entropy", "Frechet distance")  # of metrics.SAMPLE_QUALITY, in words
@@ -38,6 +38,10 @@ class Metrics:
     @property
     def seeds(self) -> tuple[int, ...]:
         return self.p.ae.seeds
+
+    def verdicts(self) -> list[Verdict]:
+        """Every claim's verdict on this run's metrics."""
+        return all_verdicts(self.seeds, self.ae, self.pca, self.sweep, self.rows, self.vae, self.samples, self.judge)
 
     @classmethod
     def load(cls, p: params.Params) -> Metrics:
