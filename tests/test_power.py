@@ -75,7 +75,7 @@ def test_docs_reproduction_shows_the_tolerances_tools_power_computes(monkeypatch
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_faithful_reruns_like_the_forced_path_fail_within_the_budget(dataset):
     """The measured noise taken as the truth, a rerun like the forced path's fails the check in
-    about 1.2% (MNIST) and 1.3% (Fashion-MNIST) of reruns (tools.power --false-alarms); 300 of them
+    about 1.2% (MNIST) and 0.6% (Fashion-MNIST) of reruns (tools.power --false-alarms); 300 of them
     keep it under the 5% budget. Fashion-MNIST's failed 12% while PCA's recognised
     reconstructions borrowed the autoencoders' noise, which its own move exceeded."""
     ref = power.io.read_json(ROOT / "reference" / f"{dataset}.json")
