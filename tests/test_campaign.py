@@ -1084,7 +1084,8 @@ def test_the_local_cluster_listens_on_loopback_alone_with_token_auth(tmp_path):
         # Ray's workers run at nice 15 unless told otherwise; a point's commands would inherit it.
         "\nimport os, ray; print('a task at nice', ray.get(ray.remote(lambda: os.nice(0)).remote()), flush=True)"
         "\nsession = ray._private.worker._global_node.get_session_dir_path(); print('sessions in', session)"
-        "\nprint('its folder mode', oct(os.stat(os.path.dirname(os.path.dirname(session))).st_mode & 0o777), flush=True)"
+        "\nfolder = os.path.dirname(os.path.dirname(session))"
+        "\nprint('its folder mode', oct(os.stat(folder).st_mode & 0o777), flush=True)"
         "\nfrom types import SimpleNamespace as N"
         "\npoint = campaign.points.Point(name='c-1', overrides=(('params.yaml', 'device=cuda'),))"
         "\ntry: campaign.driver.run([point], commit='0' * 40, remotes=None, params={'c-1': N(device='cuda')},"
