@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -14,6 +15,20 @@ def test_transaction_commits_every_file_together(tmp_path):
     assert json.loads((tmp_path / "a" / "m.json").read_text()) == {"a": 2.5, "b": 1}
     assert (tmp_path / "t.csv").read_text() == "x,y\n1,2.0\n"
     assert (tmp_path / "a" / "m.json").read_text().index('"a"') < (tmp_path / "a" / "m.json").read_text().index('"b"')
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_outputs_take_the_modes_the_users_umask_gives(tmp_path, umask, file_mode, dir_mode):
+    """Ordinary files, not mkstemp's private ones; and private where the user asks for it."""
+    before = os.umask(umask)
+    try:
+        with io.transaction() as out:
+            out.write_json(tmp_path / "m.json", {"a": 1})
+            (out.directory(tmp_path / "model") / "w").write_bytes(b"")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == file_mode
+    assert (tmp_path / "model").stat().st_mode & 0o777 == dir_mode
 
 
 def test_failure_leaves_no_output_and_no_temporary(tmp_path):

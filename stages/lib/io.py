@@ -55,9 +55,16 @@ def _tmp_sibling(path: Path, is_dir: bool) -> Path:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
-    # mkstemp/mkdtemp create private (0600/0700) entries; outputs are ordinary shared files.
-    tmp.chmod(0o755 if is_dir else 0o644)
+    # mkstemp/mkdtemp create private (0600/0700) entries; outputs are ordinary files, with the
+    # modes the user's umask gives them (0644/0755 under 022, private under 077).
+    tmp.chmod((0o777 if is_dir else 0o666) & ~_umask())
     return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # read by setting: the narrowest, for the instant before it is restored
+    os.umask(mask)
+    return mask
 
 
 def _remove(path: Path) -> None:
