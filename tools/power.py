@@ -188,7 +188,7 @@ def budget_that_catches(result: nearcopy.Result, names: str, noise_of: dict) -> 
     whose t-quantile (:func:`nearcopy.quantile`) is the one its move reaches on its noise's
     differences. A one-model group (PCA's) is named by either comparison: the first to fail. Not
     for a count, whose mean is limited by net steps, not a t-quantile."""
-    if nearcopy.is_count(names.rsplit(": ", 1)[-1]):
+    if nearcopy.is_count(names):  # a group or "model: measure", both ending in the measure
         raise ValueError(f"{names}: a count's limits are not a t-quantile's, so no budget is read off one")
     counts = {g.group: g.k for g in result.groups}
     lim = nearcopy.limits(noise_of, counts)

@@ -102,9 +102,14 @@ def is_whole_group(mean: str) -> bool:
     return group_of(mean) == mean
 
 
+def step_of(group: str) -> float:
+    """The step a group's measure moves by: a count's (:data:`RESOLUTION`), else 0."""
+    return max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
+
+
 def is_count(group: str) -> bool:
-    """Whether a group's measure is a count, which moves by whole steps (:data:`RESOLUTION`)."""
-    return group.endswith(tuple(RESOLUTION))
+    """Whether a group's measure is a count, which moves by whole steps."""
+    return step_of(group) > 0
 
 
 def mean_counts(rows: pd.DataFrame) -> dict[str, int]:
@@ -238,7 +243,7 @@ def limits(noise_of: dict[str, dict[str, Any]], counts: dict[str, int], budget: 
     for mean, k in counts.items():
         group = group_of(mean)
         n, rms = noise_of[group]["n"], noise_of[group]["rms"]
-        step = max((v for name, v in RESOLUTION.items() if group.endswith(name)), default=0.0)
+        step = step_of(group)
         t_model, t_mean = quantile(budget, singles, n), quantile(budget, means, n)
         # Measures read through the one classifier move together when it moves (another CPU kind
         # trains it to other weights): their k differences are not independent, so their mean
